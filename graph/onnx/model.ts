@@ -1,0 +1,135 @@
+import { onnx } from 'onnx-proto';
+import { ONNX_DTYPE } from '../core/dtype';
+import { Attribute, ConstantData, Node, Tensor } from '../core/graph';
+
+export const OPSET_VERSION = 17;
+export const IR_VERSION = 8;
+
+export interface ModelOutput {
+  readonly name: string;
+  readonly tensor: Tensor;
+}
+
+export interface ModelSpec {
+  readonly name: string;
+  /** Tensors fed at run time, in this order. */
+  readonly inputs: readonly Tensor[];
+  readonly outputs: readonly ModelOutput[];
+  /** Inputs baked into the model as initialisers instead (e.g. the weights of a self-contained encoder). */
+  readonly weights?: ReadonlyMap<Tensor, ConstantData>;
+  readonly docString?: string;
+}
+
+export class ModelSpecError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelSpecError';
+  }
+}
+
+/**
+ * Builds the ONNX ModelProto computing `spec.outputs` from `spec.inputs`: only the nodes they need, every
+ * intermediate's shape recorded as value_info (so ONNX Runtime's shape inference cross-checks ours).
+ */
+export function buildModel(spec: ModelSpec): onnx.ModelProto {
+  const nodes = neededNodes(spec.outputs.map((o) => o.tensor));
+  const fed = new Set(spec.inputs);
+  const weights = spec.weights ?? new Map<Tensor, ConstantData>();
+  const graph = spec.outputs[0]?.tensor.graph;
+  if (!graph) throw new ModelSpecError(`model ${spec.name} has no outputs`);
+
+  const used = new Set<Tensor>();
+  for (const node of nodes) for (const t of node.inputs) if (t && !t.producer) used.add(t);
+  for (const o of spec.outputs) if (!o.tensor.producer) used.add(o.tensor);
+
+  const initializers: onnx.ITensorProto[] = [];
+  for (const t of used) {
+    const constant = graph.constants.get(t) ?? weights.get(t);
+    if (constant) initializers.push(tensorProto(t.name, t.dtype, t.shape, constant));
+    else if (!fed.has(t)) throw new ModelSpecError(`model ${spec.name}: ${t.name} is needed but is neither an input nor a constant`);
+  }
+
+  const outputNames = new Set<string>();
+  const renames: onnx.INodeProto[] = [];
+  const outputs = spec.outputs.map((o) => {
+    if (outputNames.has(o.name)) throw new ModelSpecError(`model ${spec.name}: output ${o.name} appears twice`);
+    outputNames.add(o.name);
+    if (o.name !== o.tensor.name) renames.push({ opType: 'Identity', name: `output.${o.name}`, input: [o.tensor.name], output: [o.name] });
+    return valueInfo(o.name, o.tensor);
+  });
+
+  const intermediate = nodes.flatMap((n) => n.outputs).filter((t) => !outputNames.has(t.name));
+  return onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    opsetImport: [{ domain: '', version: OPSET_VERSION }],
+    producerName: 'voco-onnx',
+    docString: spec.docString,
+    graph: {
+      name: spec.name,
+      node: [...nodes.map(nodeProto), ...renames],
+      input: spec.inputs.filter((t) => !weights.has(t)).map((t) => valueInfo(t.name, t)),
+      output: outputs,
+      initializer: initializers,
+      valueInfo: intermediate.map((t) => valueInfo(t.name, t)),
+    },
+  });
+}
+
+export function encodeModel(model: onnx.ModelProto): Uint8Array {
+  return onnx.ModelProto.encode(model).finish();
+}
+
+function neededNodes(targets: readonly Tensor[]): Node[] {
+  const needed = new Set<Node>();
+  const stack = [...targets];
+  while (stack.length) {
+    const t = stack.pop()!;
+    const node = t.producer;
+    if (!node || needed.has(node)) continue;
+    needed.add(node);
+    for (const input of node.inputs) if (input) stack.push(input);
+  }
+  return [...needed].sort((a, b) => a.id - b.id);
+}
+
+function nodeProto(node: Node): onnx.INodeProto {
+  return {
+    name: node.name,
+    opType: node.opType,
+    input: node.inputs.map((t) => (t ? t.name : '')),
+    output: node.outputs.map((t) => t.name),
+    attribute: Object.entries(node.attributes).map(([name, a]) => attributeProto(name, a)),
+  };
+}
+
+function attributeProto(name: string, a: Attribute): onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  switch (a.type) {
+    case 'int':
+      return { name, type: T.INT, i: a.value };
+    case 'float':
+      return { name, type: T.FLOAT, f: a.value };
+    case 'ints':
+      return { name, type: T.INTS, ints: [...a.value] };
+    case 'floats':
+      return { name, type: T.FLOATS, floats: [...a.value] };
+    case 'string':
+      return { name, type: T.STRING, s: new TextEncoder().encode(a.value) };
+  }
+}
+
+function valueInfo(name: string, t: Tensor): onnx.IValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType: ONNX_DTYPE[t.dtype], shape: { dim: t.shape.map((d) => ({ dimValue: d })) } } },
+  };
+}
+
+export function tensorProto(name: string, dtype: Tensor['dtype'], shape: readonly number[], data: ConstantData): onnx.ITensorProto {
+  return {
+    name,
+    dataType: ONNX_DTYPE[dtype],
+    dims: [...shape],
+    rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  };
+}
