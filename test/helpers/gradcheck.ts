@@ -56,7 +56,7 @@ export async function gradcheck(
   const wrt = xs.filter((_, i) => !inputs[i].constant);
   const grads = gradients(loss, wrt);
 
-  const values: ConstantData[] = inputs.map((spec, i) => {
+  const values: ConstantData[] = inputs.map((spec) => {
     const d = spec.dtype ?? dtype;
     const v = spec.values ?? Array.from({ length: size(spec.shape) }, () => rng.normal());
     return d === 'int64' ? BigInt64Array.from(v.map((n) => BigInt(n))) : floatArray(d as 'float32', v);
