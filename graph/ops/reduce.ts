@@ -1,10 +1,14 @@
-import { Tensor } from '../core/graph';
-import { Shape, normaliseAxis, sameShape } from '../core/shape';
+import { Tensor, attr } from '../core/graph';
+import { Shape, ShapeError, formatShape, normaliseAxis, sameShape } from '../core/shape';
 import { GradientTable } from '../autodiff/rule';
+import { cast, equal } from './compare';
+import { div, mul } from './elementwise';
 import { int64s } from './int64';
 import { expand, reshape } from './shape';
 
 function reducedShape(op: string, x: Tensor, axes: readonly number[], keepDims: boolean): { axes: number[]; shape: number[] } {
+  // ONNX reads empty axes as "all axes", which our shape would not say: require them spelled out.
+  if (axes.length === 0) throw new ShapeError(`${op}: no axes given for ${formatShape(x.shape)}; list the axes to reduce`);
   const norm = [...new Set(axes.map((a) => normaliseAxis(op, a, x.rank)))].sort((p, q) => p - q);
   const shape: number[] = [];
   x.shape.forEach((d, i) => {
@@ -22,6 +26,22 @@ export function reduceSum(x: Tensor, axes: readonly number[], keepDims = false):
   ])[0];
 }
 
+/** ReduceMean and ReduceMax take their axes as an attribute in opset 17. */
+function reduceWithAttribute(op: string, x: Tensor, axes: readonly number[], keepDims: boolean): Tensor {
+  const r = reducedShape(op, x, axes, keepDims);
+  return x.graph.addNode(op, [x], { axes: attr.ints(r.axes), keepdims: attr.int(keepDims ? 1 : 0) }, [
+    { dtype: x.dtype, shape: r.shape },
+  ])[0];
+}
+
+/** Mean over `axes` (listed explicitly). */
+export const reduceMean = (x: Tensor, axes: readonly number[], keepDims = false): Tensor =>
+  reduceWithAttribute('ReduceMean', x, axes, keepDims);
+
+/** Maximum over `axes` (listed explicitly); its gradient is shared equally by tied maxima. */
+export const reduceMax = (x: Tensor, axes: readonly number[], keepDims = false): Tensor =>
+  reduceWithAttribute('ReduceMax', x, axes, keepDims);
+
 /** Undoes broadcasting: sums `grad` down to `shape` (the shape of the operand that was broadcast). */
 export function unbroadcast(grad: Tensor, shape: Shape): Tensor {
   if (sameShape(grad.shape, shape)) return grad;
@@ -34,11 +54,29 @@ export function unbroadcast(grad: Tensor, shape: Shape): Tensor {
   return sameShape(summed.shape, shape) ? summed : reshape(summed, shape);
 }
 
+/** A reduction's output (or its gradient) with the reduced axes back as size-1 dimensions. */
+function withKeptDims(t: Tensor, x: Tensor, axes: readonly number[], keptDims: boolean): Tensor {
+  return keptDims ? t : reshape(t, x.shape.map((d, i) => (axes.includes(i) ? 1 : d)));
+}
+
+function keptDimsOf(attributes: Readonly<Record<string, { value: unknown }>>): boolean {
+  return attributes.keepdims?.value !== 0;
+}
+
 export const reduceGradients: GradientTable = {
   ReduceSum: ({ inputs: [x, axesInput], grad, node }) => {
     const axes = Array.from(x!.graph.constants.get(axesInput!) as BigInt64Array, Number);
-    const keptDims = node.attributes.keepdims?.value !== 0;
-    const kept = keptDims ? grad : reshape(grad, x!.shape.map((d, i) => (axes.includes(i) ? 1 : d)));
-    return [expand(kept, x!.shape), null];
+    return [expand(withKeptDims(grad, x!, axes, keptDimsOf(node.attributes)), x!.shape), null];
+  },
+  ReduceMean: ({ inputs: [x], grad, node }) => {
+    const axes = node.attributes.axes.value as number[];
+    const count = axes.reduce((n, a) => n * x!.shape[a], 1);
+    return [expand(div(withKeptDims(grad, x!, axes, keptDimsOf(node.attributes)), count), x!.shape)];
+  },
+  ReduceMax: ({ inputs: [x], outputs: [y], grad, node }) => {
+    const axes = node.attributes.axes.value as number[];
+    const kept = keptDimsOf(node.attributes);
+    const isMax = cast(equal(x!, withKeptDims(y, x!, axes, kept)), x!.dtype);
+    return [mul(isMax, div(withKeptDims(grad, x!, axes, kept), reduceSum(isMax, axes, true)))];
   },
 };

@@ -10,6 +10,8 @@ export async function cpuSession(spec: ModelSpec): Promise<ort.InferenceSession>
     executionProviders: ['cpu'],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: 1,
+    // reject, rather than warn about, any disagreement between our static shapes and ONNX's inference
+    extra: { session: { strict_shape_type_inference: '1' } },
   });
 }
 
