@@ -1,0 +1,89 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { WeightFileError } from './errors';
+
+/** Node reads at most this many bytes in one call; larger ranges are read in pieces. */
+const MAX_READ = 1 << 30;
+
+/** Positional reads from an open file, for formats whose parts are read by byte range (never the whole file). */
+export class RandomAccessFile {
+  readonly size: number;
+  private fd: number | undefined;
+
+  constructor(readonly file: string) {
+    try {
+      this.fd = fs.openSync(file, 'r');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new WeightFileError(file, `cannot be read (${code === 'ENOENT' ? 'no such file' : code})`);
+    }
+    const stat = fs.fstatSync(this.fd);
+    if (!stat.isFile()) {
+      this.close();
+      throw new WeightFileError(file, 'is not a regular file');
+    }
+    this.size = stat.size;
+  }
+
+  /** Fills `target` from `position`; returns how many bytes the file had there (less than asked at its end). */
+  readInto(target: Uint8Array, position: number): number {
+    if (this.fd === undefined) throw new Error(`${this.file} is closed`);
+    let done = 0;
+    while (done < target.length) {
+      const n = fs.readSync(this.fd, target, done, Math.min(MAX_READ, target.length - done), position + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return done;
+  }
+
+  /**
+   * `length` bytes from `position` in a buffer of their own (offset 0, so any typed array can view it);
+   * undefined when the file ends before.
+   */
+  read(position: number, length: number): Uint8Array | undefined {
+    const target = new Uint8Array(length);
+    return this.readInto(target, position) === length ? target : undefined;
+  }
+
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/** Runs `use` on the opened file and closes it afterwards, whatever happens. */
+export function withFile<T>(file: string, use: (f: RandomAccessFile) => T): T {
+  const f = new RandomAccessFile(file);
+  try {
+    return use(f);
+  } finally {
+    f.close();
+  }
+}
+
+/**
+ * Writes `file` through `write(fd)` into a temporary file beside it, flushes it to disk and renames it into place,
+ * so that `file` is either the old one or the complete new one, never half-written.
+ */
+export function writeFileAtomically(file: string, write: (fd: number) => void): void {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  const fd = fs.openSync(temp, 'w');
+  try {
+    write(fd);
+    fs.fsyncSync(fd);
+  } catch (error) {
+    fs.closeSync(fd);
+    fs.rmSync(temp, { force: true });
+    throw error;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(temp, file);
+}
+
+/** Writes all of `bytes` at the current position of `fd` (Node writes at most 2 GiB per call). */
+export function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let done = 0; done < bytes.length; ) {
+    done += fs.writeSync(fd, bytes, done, Math.min(MAX_READ, bytes.length - done));
+  }
+}
