@@ -1,0 +1,96 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { Rng } from '../../common/rng';
+import { UserError } from '../../common/user-error';
+import { writeNifti } from '../nifti/write';
+import { generatePhantom, type PhantomOptions } from './generate';
+
+/** The phantom dataset folder cannot be written. */
+export class PhantomDatasetError extends UserError {}
+
+export interface PhantomDatasetOptions {
+  readonly count: number;
+  readonly seed: number;
+  /** How many of the volumes go to the `validation` list (the last ones); default 0. */
+  readonly validation?: number;
+  readonly phantom?: PhantomOptions;
+}
+
+export const DATASET_JSON = 'dataset.json';
+
+/** The seed of volume `index` of a dataset: independent streams per index, different datasets per seed. */
+export function phantomSeed(datasetSeed: number, index: number): number {
+  return new Rng(datasetSeed).fork(index).nextUint32();
+}
+
+/**
+ * Writes `count` phantom CT volumes as `imagesTr/phantom_NNN.nii.gz` under `dir` and a Decathlon-style
+ * `dataset.json` listing them (paths relative to `dir`, as MONAI's load_decathlon_datalist takes them), which is
+ * written last, so a folder with a dataset.json is complete. Returns the dataset.json path.
+ */
+export function writePhantomDataset(dir: string, options: PhantomDatasetOptions): string {
+  const { count, seed } = options;
+  const validation = options.validation ?? 0;
+  if (!Number.isInteger(count) || count < 1) throw new PhantomDatasetError(`phantom count must be a whole number >= 1, got ${count}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new PhantomDatasetError(`phantom seed must be a whole number from 0 to 2^32 - 1, got ${seed}`);
+  if (!Number.isInteger(validation) || validation < 0 || validation >= count) {
+    throw new PhantomDatasetError(`phantom validation count must be a whole number from 0 to ${count - 1}, got ${validation}`);
+  }
+  const images = path.join(dir, 'imagesTr');
+  guard(dir, () => fs.mkdirSync(images, { recursive: true }));
+  const digits = Math.max(3, String(count - 1).length);
+  const entries = Array.from({ length: count }, (_, i) => {
+    const phantom = generatePhantom(phantomSeed(seed, i), options.phantom);
+    const name = `imagesTr/phantom_${String(i).padStart(digits, '0')}.nii.gz`;
+    guard(dir, () => writeNifti(path.join(dir, name), phantom.volume, { datatype: phantom.storedType }));
+    return { image: `./${name}` };
+  });
+  const json = {
+    name: 'voco-phantom',
+    description: 'Procedural CT phantoms of the adult trunk (voco-onnx built-in data)',
+    reference: 'voco-onnx data/phantom',
+    licence: 'Apache-2.0',
+    tensorImageSize: '3D',
+    modality: { '0': 'CT' },
+    numTraining: count - validation,
+    numTest: 0,
+    training: entries.slice(0, count - validation),
+    validation: entries.slice(count - validation),
+    test: [],
+    phantom: { seed, count, validation, options: options.phantom ?? {} },
+  };
+  const file = path.join(dir, DATASET_JSON);
+  const temp = `${file}.${process.pid}.tmp`;
+  guard(dir, () => {
+    fs.writeFileSync(temp, `${JSON.stringify(json, null, 2)}\n`);
+    fs.renameSync(temp, file);
+  });
+  return file;
+}
+
+/**
+ * The dataset.json of the phantom dataset in `dir`, written first when the folder does not already hold one made
+ * with the same options (and all its files). Lets `train` use the built-in data without regenerating it each run.
+ */
+export function ensurePhantomDataset(dir: string, options: PhantomDatasetOptions): string {
+  const file = path.join(dir, DATASET_JSON);
+  try {
+    const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const wanted = { seed: options.seed, count: options.count, validation: options.validation ?? 0, options: options.phantom ?? {} };
+    const listed = [...json.training, ...json.validation].map((e: { image: string }) => path.join(dir, e.image));
+    if (JSON.stringify(json.phantom) === JSON.stringify(wanted) && listed.every((f) => fs.existsSync(f))) return file;
+  } catch {
+    // No usable dataset.json there: write the dataset.
+  }
+  return writePhantomDataset(dir, options);
+}
+
+function guard(dir: string, action: () => void): void {
+  try {
+    action();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === undefined) throw error;
+    throw new PhantomDatasetError(`cannot write the phantom dataset in ${dir}: ${code} (${(error as Error).message})`);
+  }
+}
