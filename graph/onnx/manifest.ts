@@ -1,0 +1,98 @@
+/**
+ * The artifact manifest: the one contract between the graph side that writes training artifacts and the runtime
+ * that runs them. It names every input and output of every model with its dtype, shape and role, and every
+ * parameter with how it is initialised.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { UserError } from '../../common/user-error';
+import { DType } from '../core/dtype';
+import { InitSpec } from '../core/init';
+import { ResolvedOptimizerConfig } from '../optim/config';
+import { writeAll, writeFileAtomically } from '../../runtime/weights/file-access';
+
+export const MANIFEST_FILE = 'manifest.json';
+export const MANIFEST_FORMAT = 'voco-onnx-artifacts';
+export const MANIFEST_VERSION = 1;
+/** Holds the initial values of parameters whose InitSpec is `values` (computed at build time). */
+export const INITIAL_VALUES_FILE = 'initial_values.safetensors';
+
+export type IoRole = 'parameter' | 'state' | 'input' | 'gradient' | 'output' | 'optimizer-state' | 'hyperparameter';
+
+export interface IoEntry {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly role: IoRole;
+  /** For an optimizer output: the input (parameter or optimizer state) it replaces after the step. */
+  readonly updates?: string;
+}
+
+export interface ModelEntry {
+  /** File name relative to the artifact folder. */
+  readonly file: string;
+  /** External-data file beside it, when the model is too large for one protobuf. */
+  readonly dataFile?: string;
+  readonly inputs: readonly IoEntry[];
+  readonly outputs: readonly IoEntry[];
+}
+
+/** An InitSpec as JSON: `values` point into INITIAL_VALUES_FILE instead of holding the numbers. */
+export type InitEntry = Exclude<InitSpec, { kind: 'values' }> | { readonly kind: 'values'; readonly file: string };
+
+export interface ParameterEntry {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly trainable: boolean;
+  readonly init: InitEntry;
+}
+
+export interface ArtifactManifest {
+  readonly format: typeof MANIFEST_FORMAT;
+  readonly version: typeof MANIFEST_VERSION;
+  readonly opset: number;
+  /** Name of the scalar loss output of the training and eval models. */
+  readonly loss: string;
+  readonly extras: readonly string[];
+  readonly parameters: readonly ParameterEntry[];
+  readonly optimizer: ResolvedOptimizerConfig & { readonly slots: readonly string[] };
+  readonly models: {
+    readonly training: ModelEntry;
+    readonly eval: ModelEntry;
+    readonly optimizer: ModelEntry;
+    /** Forward-only models by name (e.g. `encoder`), parameters as inputs. */
+    readonly forward: Readonly<Record<string, ModelEntry>>;
+  };
+}
+
+/** An artifact folder without a readable manifest, or one written by an incompatible version. */
+export class ManifestError extends UserError {
+  constructor(readonly file: string, problem: string) {
+    super(`${file}: ${problem}`);
+  }
+}
+
+export function writeManifest(dir: string, manifest: ArtifactManifest): string {
+  const file = path.join(dir, MANIFEST_FILE);
+  writeFileAtomically(file, (fd) => writeAll(fd, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)));
+  return file;
+}
+
+export function readManifest(dir: string): ArtifactManifest {
+  const file = path.join(dir, MANIFEST_FILE);
+  if (!fs.existsSync(file)) throw new ManifestError(file, 'no artifact manifest here (write the artifacts first)');
+  let parsed: Partial<ArtifactManifest>;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ArtifactManifest>;
+  } catch (error) {
+    throw new ManifestError(file, `not valid JSON (${(error as Error).message})`);
+  }
+  if (parsed.format !== MANIFEST_FORMAT) throw new ManifestError(file, `not a ${MANIFEST_FORMAT} manifest`);
+  if (parsed.version !== MANIFEST_VERSION) throw new ManifestError(file, `manifest version ${parsed.version} is not ${MANIFEST_VERSION}`);
+  for (const key of ['training', 'eval', 'optimizer'] as const) {
+    const model = parsed.models?.[key];
+    if (!model || !fs.existsSync(path.join(dir, model.file))) throw new ManifestError(file, `the ${key} model is missing`);
+  }
+  return parsed as ArtifactManifest;
+}
