@@ -49,16 +49,23 @@ export function buildModel(spec: ModelSpec): onnx.ModelProto {
     else if (!fed.has(t)) throw new ModelSpecError(`model ${spec.name}: ${t.name} is needed but is neither an input nor a constant`);
   }
 
+  // A computed tensor is emitted under its (first) output name rather than through an Identity: ONNX Runtime
+  // 1.30's basic optimisations break a graph whose output Identity reads a tensor that other nodes also read.
+  const emittedName = new Map<Tensor, string>();
   const outputNames = new Set<string>();
-  const renames: onnx.INodeProto[] = [];
+  const extraIdentities: onnx.INodeProto[] = [];
   const outputs = spec.outputs.map((o) => {
     if (outputNames.has(o.name)) throw new ModelSpecError(`model ${spec.name}: output ${o.name} appears twice`);
     outputNames.add(o.name);
-    if (o.name !== o.tensor.name) renames.push({ opType: 'Identity', name: `output.${o.name}`, input: [o.tensor.name], output: [o.name] });
+    if (o.tensor.producer && !emittedName.has(o.tensor)) emittedName.set(o.tensor, o.name);
+    else if (o.name !== o.tensor.name) {
+      extraIdentities.push({ opType: 'Identity', name: `output.${o.name}`, input: [emittedName.get(o.tensor) ?? o.tensor.name], output: [o.name] });
+    }
     return valueInfo(o.name, o.tensor);
   });
+  const nameOf = (t: Tensor): string => emittedName.get(t) ?? t.name;
 
-  const intermediate = nodes.flatMap((n) => n.outputs).filter((t) => !outputNames.has(t.name));
+  const intermediate = nodes.flatMap((n) => n.outputs).filter((t) => !emittedName.has(t));
   return onnx.ModelProto.create({
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: OPSET_VERSION }],
@@ -66,7 +73,7 @@ export function buildModel(spec: ModelSpec): onnx.ModelProto {
     docString: spec.docString,
     graph: {
       name: spec.name,
-      node: [...nodes.map(nodeProto), ...renames],
+      node: [...nodes.map((n) => nodeProto(n, nameOf)), ...extraIdentities],
       input: spec.inputs.filter((t) => !weights.has(t)).map((t) => valueInfo(t.name, t)),
       output: outputs,
       initializer: initializers,
@@ -92,12 +99,12 @@ function neededNodes(targets: readonly Tensor[]): Node[] {
   return [...needed].sort((a, b) => a.id - b.id);
 }
 
-function nodeProto(node: Node): onnx.INodeProto {
+function nodeProto(node: Node, nameOf: (t: Tensor) => string): onnx.INodeProto {
   return {
     name: node.name,
     opType: node.opType,
-    input: node.inputs.map((t) => (t ? t.name : '')),
-    output: node.outputs.map((t) => t.name),
+    input: node.inputs.map((t) => (t ? nameOf(t) : '')),
+    output: node.outputs.map(nameOf),
     attribute: Object.entries(node.attributes).map(([name, a]) => attributeProto(name, a)),
   };
 }
