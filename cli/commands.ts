@@ -1,5 +1,11 @@
 import type { CommandModule } from 'yargs';
+import { cacheCommand } from './cache';
+import { preprocessCommand } from './preprocess';
+import { buildGraphCommand } from './build-graph';
+import { gradCommand } from './grad';
+import { phantomCommand } from './phantom';
+import { trainCommand } from './train';
 
 /** Every `voco` sub-command; each lives in its own file under cli/. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [];
+export const commands: CommandModule<any, any>[] = [preprocessCommand, cacheCommand, buildGraphCommand, gradCommand, phantomCommand, trainCommand];

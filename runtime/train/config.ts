@@ -1,0 +1,82 @@
+import { UserError } from '../../common/user-error';
+import { ExecutionProvider } from '../providers';
+import { LrScheduleKind } from './schedule';
+
+export class TrainConfigError extends UserError {}
+
+/** Everything that decides a pre-training run; saved in every checkpoint so `--resume` continues the same run. */
+export interface TrainConfig {
+  readonly featureSize: number;
+  readonly roi: number;
+  readonly batchSize: number;
+  readonly swBatchSize: number;
+  readonly dropPathRate: number;
+  readonly featureDropout: number;
+  readonly optimizer: 'adamw' | 'adam' | 'sgd';
+  readonly lr: number;
+  readonly weightDecay: number;
+  readonly momentum: number;
+  readonly lrSchedule: LrScheduleKind;
+  readonly warmupSteps: number;
+  readonly maxSteps: number;
+  readonly gradClip: boolean;
+  readonly maxGradNorm: number;
+  readonly checkpointEvery: number;
+  readonly keepCheckpoints: number;
+  /** Consecutive steps with a non-finite loss or gradient after which the run stops. */
+  readonly maxBadSteps: number;
+  readonly seed: number;
+  /** A pre-training config or Decathlon JSON; undefined trains on the built-in phantoms. */
+  readonly data?: string;
+  readonly phantomCount: number;
+  readonly onBadFile: 'skip' | 'fail';
+  readonly workers: number;
+  readonly cacheDir: string;
+  readonly logdir: string;
+  readonly ep: ExecutionProvider;
+  readonly deviceId: number;
+  readonly threads: number;
+  /** Weights (.pt, .safetensors, .ckpt) to start from instead of a fresh initialisation. */
+  readonly initFrom?: string;
+}
+
+/** Upstream's optimizer settings: AdamW with amsgrad (PyTorch's default decay 1e-2), Adam and SGD with --decay 1e-3. */
+export function optimizerConfig(c: TrainConfig) {
+  switch (c.optimizer) {
+    case 'adamw':
+      return { kind: 'adamw' as const, amsgrad: true, weightDecay: c.weightDecay };
+    case 'adam':
+      return { kind: 'adam' as const, weightDecay: c.weightDecay };
+    case 'sgd':
+      return { kind: 'sgd' as const, momentum: c.momentum, weightDecay: c.weightDecay };
+  }
+}
+
+/** Checks what the model and data layers do not check themselves; one line naming the option. */
+export function validateTrainConfig(c: TrainConfig): TrainConfig {
+  const positiveInt = (name: string, v: number) => {
+    if (!Number.isInteger(v) || v < 1) throw new TrainConfigError(`--${name} must be a whole number >= 1, got ${v}`);
+  };
+  const nonNegativeInt = (name: string, v: number) => {
+    if (!Number.isInteger(v) || v < 0) throw new TrainConfigError(`--${name} must be a whole number >= 0, got ${v}`);
+  };
+  positiveInt('max-steps', c.maxSteps);
+  positiveInt('checkpoint-every', c.checkpointEvery);
+  positiveInt('keep-checkpoints', c.keepCheckpoints);
+  positiveInt('max-bad-steps', c.maxBadSteps);
+  positiveInt('phantom-count', c.phantomCount);
+  nonNegativeInt('warmup-steps', c.warmupSteps);
+  nonNegativeInt('workers', c.workers);
+  nonNegativeInt('device-id', c.deviceId);
+  nonNegativeInt('threads', c.threads);
+  nonNegativeInt('seed', c.seed);
+  if (!(c.lr > 0)) throw new TrainConfigError(`--lr must be > 0, got ${c.lr}`);
+  if (!(c.weightDecay >= 0)) throw new TrainConfigError(`--weight-decay must be >= 0, got ${c.weightDecay}`);
+  if (!(c.maxGradNorm > 0)) throw new TrainConfigError(`--max-grad-norm must be > 0, got ${c.maxGradNorm}`);
+  return c;
+}
+
+/** The options that shape the graphs: a resumed run must keep them. */
+export function modelKey(c: TrainConfig): string {
+  return JSON.stringify([c.featureSize, c.roi, c.batchSize, c.swBatchSize, c.dropPathRate, c.featureDropout, optimizerConfig(c)]);
+}
