@@ -1,0 +1,287 @@
+import { Attribute, Node, Tensor } from '../core/graph';
+import { Shape, ShapeError, formatShape } from '../core/shape';
+import { GradientTable } from '../autodiff/rule';
+import { matmul } from './matmul';
+import { reduceSum } from './reduce';
+import { reshape } from './shape';
+import { concat, pad, slice } from './slice';
+import { transpose } from './transpose';
+
+export interface ConvOptions {
+  /** One per spatial axis; 1 when omitted. */
+  readonly strides?: readonly number[];
+  /** ONNX layout: all begins, then all ends; 0 when omitted. */
+  readonly pads?: readonly number[];
+  readonly dilations?: readonly number[];
+  readonly groups?: number;
+}
+
+export interface ConvTransposeOptions extends ConvOptions {
+  /** Extra size added at the end of each spatial axis; each must be smaller than its stride. */
+  readonly outputPadding?: readonly number[];
+}
+
+/** Resolved geometry of a convolution over `rank` spatial axes. */
+interface Geometry {
+  readonly kernel: readonly number[];
+  readonly strides: readonly number[];
+  readonly begins: readonly number[];
+  readonly ends: readonly number[];
+  readonly dilations: readonly number[];
+  readonly groups: number;
+}
+
+const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => i + from);
+
+function resolve(op: string, kernel: readonly number[], options: ConvOptions): Geometry {
+  const rank = kernel.length;
+  const ones = kernel.map(() => 1);
+  const strides = options.strides ?? ones;
+  const dilations = options.dilations ?? ones;
+  const pads = options.pads ?? [...ones, ...ones].map(() => 0);
+  const groups = options.groups ?? 1;
+  const positive = (xs: readonly number[]) => xs.every((v) => Number.isInteger(v) && v >= 1);
+  if (strides.length !== rank || dilations.length !== rank || pads.length !== 2 * rank) {
+    throw new ShapeError(`${op}: a ${rank}-D kernel needs ${rank} strides and dilations and ${2 * rank} pads`);
+  }
+  if (!positive(strides) || !positive(dilations) || !positive([groups]) || !pads.every((p) => Number.isInteger(p) && p >= 0)) {
+    throw new ShapeError(`${op}: strides, dilations and groups must be positive integers and pads non-negative`);
+  }
+  return { kernel, strides, begins: pads.slice(0, rank), ends: pads.slice(rank), dilations, groups };
+}
+
+/** Extent of the dilated kernel minus one along axis `i`. */
+const reach = (g: Geometry, i: number): number => g.dilations[i] * (g.kernel[i] - 1);
+
+function convAttributes(g: Geometry, outputPadding?: readonly number[]): Record<string, Attribute> {
+  const attributes: Record<string, Attribute> = {
+    kernel_shape: { type: 'ints', value: g.kernel },
+    strides: { type: 'ints', value: g.strides },
+    pads: { type: 'ints', value: [...g.begins, ...g.ends] },
+    dilations: { type: 'ints', value: g.dilations },
+    group: { type: 'int', value: g.groups },
+  };
+  if (outputPadding) attributes.output_padding = { type: 'ints', value: outputPadding };
+  return attributes;
+}
+
+function geometryOf(node: Node): Geometry {
+  const ints = (name: string) => node.attributes[name].value as number[];
+  const pads = ints('pads');
+  const rank = pads.length / 2;
+  return {
+    kernel: ints('kernel_shape'),
+    strides: ints('strides'),
+    begins: pads.slice(0, rank),
+    ends: pads.slice(rank),
+    dilations: ints('dilations'),
+    groups: node.attributes.group.value as number,
+  };
+}
+
+function checkOperands(op: string, x: Tensor, w: Tensor, b: Tensor | null | undefined, biasChannels: (w: Shape) => number): void {
+  const shapes = () => [x, w, ...(b ? [b] : [])].map((t) => formatShape(t.shape)).join(', ');
+  if (x.rank < 3 || w.rank !== x.rank) throw new ShapeError(`${op}: input and weight must both be [N, C, ...spatial], got ${shapes()}`);
+  if (w.dtype !== x.dtype || (b && b.dtype !== x.dtype)) throw new ShapeError(`${op}: operands must share one dtype`);
+  if (b && (b.rank !== 1 || b.shape[0] !== biasChannels(w.shape))) throw new ShapeError(`${op}: bias does not fit the weight in ${shapes()}`);
+}
+
+/**
+ * N-D convolution (ONNX Conv): x [N, Cin, ...spatial], w [Cout, Cin / groups, ...kernel], optional b [Cout].
+ */
+export function conv(x: Tensor, w: Tensor, b?: Tensor | null, options: ConvOptions = {}): Tensor {
+  checkOperands('Conv', x, w, b, (ws) => ws[0]);
+  const g = resolve('Conv', w.shape.slice(2), options);
+  const [n, cin, ...spatial] = x.shape;
+  const cout = w.shape[0];
+  if (cin !== w.shape[1] * g.groups || cout % g.groups !== 0) {
+    throw new ShapeError(`Conv: input ${formatShape(x.shape)} and weight ${formatShape(w.shape)} do not fit with ${g.groups} group(s)`);
+  }
+  const out = spatial.map((d, i) => Math.floor((d + g.begins[i] + g.ends[i] - reach(g, i) - 1) / g.strides[i]) + 1);
+  if (out.some((d) => d < 1)) {
+    throw new ShapeError(`Conv: kernel ${formatShape(g.kernel)} does not fit input ${formatShape(x.shape)} with the given pads and dilations`);
+  }
+  return x.graph.addNode('Conv', b ? [x, w, b] : [x, w], convAttributes(g), [{ dtype: x.dtype, shape: [n, cout, ...out] }])[0];
+}
+
+/**
+ * N-D transposed convolution (ONNX ConvTranspose): x [N, Cin, ...spatial], w [Cin, Cout / groups, ...kernel],
+ * optional b [Cout]. Output size s(D-1) + outputPadding + d(k-1) + 1 - padBegin - padEnd.
+ */
+export function convTranspose(x: Tensor, w: Tensor, b?: Tensor | null, options: ConvTransposeOptions = {}): Tensor {
+  const groups = options.groups ?? 1;
+  checkOperands('ConvTranspose', x, w, b, (ws) => ws[1] * groups);
+  const g = resolve('ConvTranspose', w.shape.slice(2), options);
+  const [n, cin, ...spatial] = x.shape;
+  const outputPadding = options.outputPadding ?? spatial.map(() => 0);
+  if (outputPadding.length !== spatial.length || outputPadding.some((p, i) => !Number.isInteger(p) || p < 0 || p >= g.strides[i])) {
+    throw new ShapeError(`ConvTranspose: output padding [${outputPadding.join(', ')}] must be one non-negative value per axis below its stride`);
+  }
+  if (cin !== w.shape[0] || cin % g.groups !== 0) {
+    throw new ShapeError(`ConvTranspose: input ${formatShape(x.shape)} and weight ${formatShape(w.shape)} do not fit with ${g.groups} group(s)`);
+  }
+  const out = spatial.map((d, i) => g.strides[i] * (d - 1) + outputPadding[i] + reach(g, i) + 1 - g.begins[i] - g.ends[i]);
+  if (out.some((d) => d < 1)) throw new ShapeError(`ConvTranspose: pads leave no output for input ${formatShape(x.shape)}`);
+  return x.graph.addNode('ConvTranspose', b ? [x, w, b] : [x, w], convAttributes(g, outputPadding), [
+    { dtype: x.dtype, shape: [n, w.shape[1] * g.groups, ...out] },
+  ])[0];
+}
+
+/** Reverses every spatial axis of a kernel [A, B, ...kernel]. */
+function flipKernel(w: Tensor): Tensor {
+  const axes = range(w.rank - 2, 2);
+  return slice(w, { starts: axes.map(() => -1), ends: axes.map(() => -Infinity), axes, steps: axes.map(() => -1) });
+}
+
+/** [G*A, B, ...k] -> [G*B, A, ...k]: swaps the two channel axes within each group. */
+function swapChannelsPerGroup(w: Tensor, groups: number): Tensor {
+  const [a, b, ...k] = w.shape;
+  const spatial = range(k.length, 3);
+  if (groups === 1) return transpose(w, [1, 0, ...range(k.length, 2)]);
+  const split = reshape(w, [groups, a / groups, b, ...k]);
+  return reshape(transpose(split, [0, 2, 1, ...spatial]), [groups * b, a / groups, ...k]);
+}
+
+/** Keeps `[begin, begin + length)` of each spatial axis where that is not the whole axis. */
+function cropSpatial(x: Tensor, begins: readonly number[], lengths: readonly number[]): Tensor {
+  const axes = range(lengths.length, 2).filter((a, i) => begins[i] !== 0 || lengths[i] !== x.shape[a]);
+  if (axes.length === 0) return x;
+  return slice(x, {
+    starts: axes.map((a) => begins[a - 2]),
+    ends: axes.map((a) => begins[a - 2] + lengths[a - 2]),
+    axes,
+  });
+}
+
+/**
+ * d(loss)/dx of y = Conv(x, w) from gy = d(loss)/dy. Stride 1: a Conv of gy with the flipped, channel-swapped
+ * kernel, because ONNX Runtime's CPU ConvTranspose runs 7-12x slower than a Conv of the same size (see
+ * bench/graph-ops.bench.ts). Strided: ConvTranspose, the exact adjoint, slow but only needed where a strided
+ * conv's input needs a gradient (the VoCo encoders' one strided conv, the patch embedding, reads the images).
+ */
+function convInputGradient(gy: Tensor, w: Tensor, g: Geometry, xShape: Shape): Tensor {
+  const spatial = xShape.slice(2);
+  const out = gy.shape.slice(2);
+  if (g.strides.every((s) => s === 1)) {
+    // x[i] receives gy[j] w[t] for i = j + t*d - begin; padding gy by reach - begin in front turns that into a
+    // correlation with the reversed kernel. Where the forward pad exceeds the kernel's reach, gy is cropped instead.
+    const front = spatial.map((_, i) => reach(g, i) - g.begins[i]);
+    const back = spatial.map((d, i) => d - out[i] + g.begins[i]);
+    const cropped = cropSpatial(
+      gy,
+      front.map((f) => Math.max(0, -f)),
+      out.map((o, i) => o - Math.max(0, -front[i]) - Math.max(0, -back[i])),
+    );
+    const kernel = flipKernel(swapChannelsPerGroup(w, g.groups));
+    return conv(cropped, kernel, null, {
+      pads: [...front, ...back].map((p) => Math.max(0, p)),
+      dilations: g.dilations,
+      groups: g.groups,
+    });
+  }
+  const produced = spatial.map((_, i) => g.strides[i] * (out[i] - 1) + reach(g, i) + 1 - g.begins[i] - g.ends[i]);
+  return convTranspose(gy, w, null, {
+    strides: g.strides,
+    pads: [...g.begins, ...g.ends],
+    dilations: g.dilations,
+    groups: g.groups,
+    outputPadding: spatial.map((d, i) => d - produced[i]),
+  });
+}
+
+/** [N, C, ...] -> [C, N, ...]: channels become the batch and the batch becomes channels. */
+function swapBatchAndChannels(x: Tensor): Tensor {
+  return transpose(x, [1, 0, ...range(x.rank - 2, 2)]);
+}
+
+/** Every tap of a kernel as a multi-index, in the weight's row-major order. */
+function kernelTaps(kernel: readonly number[]): number[][] {
+  return kernel.reduce<number[][]>((taps, k) => taps.flatMap((t) => range(k).map((i) => [...t, i])), [[]]);
+}
+
+/**
+ * d(loss)/dw [Cout, Cin/G, ...k] of y = Conv(x, w) from gy [N, Cout, ...out]. Both forms below are exact; which is
+ * faster on ONNX Runtime's CPU provider depends on the stride (bench/graph-ops.bench.ts): contiguous Slices and
+ * MatMuls win at stride 1 (1.6x at 48 channels, even at 12), strided Slices are slow and lose to the swapped Conv.
+ */
+function convWeightGradient(x: Tensor, gy: Tensor, g: Geometry): Tensor {
+  return g.strides.every((s) => s === 1) ? weightGradientPerTap(x, gy, g) : weightGradientBySwappedConv(x, gy, g);
+}
+
+/** How far past the input's end the taps read (in padded coordinates: up to s(O-1) + d(k-1)); may be negative. */
+function readPastEnd(g: Geometry, spatial: Shape, out: Shape): number[] {
+  return spatial.map((d, i) => g.strides[i] * (out[i] - 1) + reach(g, i) + 1 - d - g.begins[i]);
+}
+
+/**
+ * For each kernel tap, the input positions it read (a Slice of the padded input, [Cin/G, N*P] per group) times gy
+ * as [N*P, Cout/G]: one MatMul per tap. Each Slice is freed once its MatMul has run.
+ */
+function weightGradientPerTap(x: Tensor, gy: Tensor, g: Geometry): Tensor {
+  const [n, cin, ...spatial] = x.shape;
+  const [, cout, ...out] = gy.shape;
+  const groups = g.groups;
+  const positions = out.reduce((a, b) => a * b, 1);
+  const ends = readPastEnd(g, spatial, out).map((e) => Math.max(0, e));
+  const padded = pad(swapBatchAndChannels(x), [0, 0, ...g.begins, 0, 0, ...ends]);
+  const gyRows = reshape(transpose(reshape(gy, [n, groups, cout / groups, positions]), [1, 0, 3, 2]), [groups, n * positions, cout / groups]);
+  const perTap = kernelTaps(g.kernel).map((t) => {
+    const starts = t.map((ti, i) => ti * g.dilations[i]);
+    const read = cropSpatial(padded, starts, out);
+    return reshape(matmul(reshape(read, [groups, cin / groups, n * positions]), gyRows), [1, cin * (cout / groups)]);
+  });
+  const stacked = reshape(concat(perTap, 0), [perTap.length, groups, cin / groups, cout / groups]);
+  return reshape(transpose(stacked, [1, 3, 2, 0]), [cout, cin / groups, ...g.kernel]);
+}
+
+/**
+ * A Conv over channel-swapped tensors: x as [Cin/G, G*N, ...] (batch becomes channels) correlated with gy as the
+ * kernel [Cout, N, ...out], with the forward's stride as dilation and its dilation as stride.
+ */
+function weightGradientBySwappedConv(x: Tensor, gy: Tensor, g: Geometry): Tensor {
+  const [n, cin, ...spatial] = x.shape;
+  const [, cout, ...out] = gy.shape;
+  const groups = g.groups;
+  const rest = range(spatial.length, 3);
+  const input =
+    groups === 1
+      ? swapBatchAndChannels(x)
+      : reshape(transpose(reshape(x, [n, groups, cin / groups, ...spatial]), [2, 1, 0, ...rest]), [cin / groups, groups * n, ...spatial]);
+  const kernel =
+    groups === 1
+      ? swapBatchAndChannels(gy)
+      : reshape(transpose(reshape(gy, [n, groups, cout / groups, ...out]), [1, 2, 0, ...rest]), [cout, n, ...out]);
+  const past = readPastEnd(g, spatial, out);
+  const trimmed = cropSpatial(input, spatial.map(() => 0), spatial.map((d, i) => Math.min(d, d + past[i])));
+  const dw = conv(trimmed, kernel, null, {
+    strides: g.dilations,
+    dilations: g.strides,
+    pads: [...g.begins, ...past.map((p) => Math.max(0, p))],
+    groups,
+  });
+  return swapBatchAndChannels(dw);
+}
+
+const spatialAndBatchAxes = (t: Tensor): number[] => [0, ...range(t.rank - 2, 2)];
+
+export const convGradients: GradientTable = {
+  Conv: ({ node, inputs: [x, w, b], grad, needs }) => {
+    const g = geometryOf(node);
+    return [
+      needs[0] ? convInputGradient(grad, w!, g, x!.shape) : null,
+      needs[1] ? convWeightGradient(x!, grad, g) : null,
+      b && needs[2] ? reduceSum(grad, spatialAndBatchAxes(grad)) : null,
+    ];
+  },
+  // y = ConvTranspose(x, w) is the adjoint of a Conv with weight w: its input gradient is that Conv applied to gy,
+  // and its weight gradient is that Conv's weight gradient with the roles of input and output gradient exchanged.
+  ConvTranspose: ({ node, inputs: [x, w, b], grad, needs }) => {
+    const g = geometryOf(node);
+    const options = { strides: g.strides, pads: [...g.begins, ...g.ends], dilations: g.dilations, groups: g.groups };
+    return [
+      needs[0] ? conv(grad, w!, null, options) : null,
+      needs[1] ? convWeightGradient(grad, x!, g) : null,
+      b && needs[2] ? reduceSum(grad, spatialAndBatchAxes(grad)) : null,
+    ];
+  },
+};
