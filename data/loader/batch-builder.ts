@@ -1,0 +1,98 @@
+import { Rng } from '../../common/rng';
+import type { VocoOptions } from '../voco/options';
+import { sampleVoco, type VocoSampleArrays } from '../voco/sample';
+import { vocoBatchShapes } from '../voco/batch';
+import type { Volume } from '../volume';
+import { DataCursor, EpochSchedule, mixSeed } from './schedule';
+
+export type FetchResult = { readonly ok: true; readonly volume: Volume } | { readonly ok: false; readonly reason: string };
+
+export interface SkippedFile {
+  readonly path: string;
+  readonly reason: string;
+}
+
+export interface BuiltBatch extends VocoSampleArrays {
+  readonly step: number;
+  /** Bad files met while filling this batch (each replaced by a later entry of the order). */
+  readonly skipped: readonly SkippedFile[];
+}
+
+export interface BatchPlan {
+  readonly paths: readonly string[];
+  readonly repeats: readonly number[];
+  readonly seed: number;
+  readonly batchSize: number;
+  readonly voco: VocoOptions;
+  readonly onBadFile: 'skip' | 'fail';
+}
+
+/** A bad file under `onBadFile: 'fail'`, or a dataset whose files are all bad. */
+export class BatchFailure {
+  constructor(
+    readonly kind: 'bad-file' | 'no-usable-file',
+    readonly message: string,
+  ) {}
+}
+
+/**
+ * Builds the batch of one step. Everything random comes from (seed, step, slot), and which volume fills a slot
+ * depends only on the cursor and on which files are bad, so the batch does not depend on which worker builds it
+ * or when. Slot i takes entry i after the cursor; a bad entry is replaced by the next entries after the batch's
+ * own (so a replacement may also appear in the following batch, with different random crops).
+ */
+export class BatchBuilder {
+  private readonly schedule: EpochSchedule;
+  private readonly knownBad = new Map<number, string>();
+  private readonly sourcesInUse: number;
+
+  constructor(
+    private readonly plan: BatchPlan,
+    private readonly fetch: (sourceIndex: number) => Promise<FetchResult>,
+  ) {
+    this.schedule = new EpochSchedule(plan.repeats, plan.seed);
+    this.sourcesInUse = plan.repeats.filter((r) => r > 0).length;
+  }
+
+  async build(cursor: DataCursor): Promise<BuiltBatch | BatchFailure> {
+    const { batchSize, voco } = this.plan;
+    const shapes = vocoBatchShapes(batchSize, voco);
+    const batch = {
+      images: new Float32Array(shapes.images.reduce((a, b) => a * b)),
+      crops: new Float32Array(shapes.crops.reduce((a, b) => a * b)),
+      labels: new Float32Array(shapes.labels.reduce((a, b) => a * b)),
+    };
+    const slotOf = (array: Float32Array, slot: number): Float32Array => {
+      const n = array.length / batchSize;
+      return array.subarray(slot * n, (slot + 1) * n);
+    };
+    const skipped: SkippedFile[] = [];
+    let spare = batchSize;
+    for (let slot = 0; slot < batchSize; slot++) {
+      for (let offset = slot; ; offset = spare++) {
+        const source = this.schedule.sourceAt(cursor, offset);
+        const fetched = await this.fetchOnce(source);
+        if (fetched.ok) {
+          const out = { images: slotOf(batch.images, slot), crops: slotOf(batch.crops, slot), labels: slotOf(batch.labels, slot) };
+          sampleVoco(fetched.volume, new Rng(mixSeed(this.plan.seed, cursor.step, slot)), voco, out);
+          break;
+        }
+        const path = this.plan.paths[source];
+        if (this.plan.onBadFile === 'fail') return new BatchFailure('bad-file', `${path}: ${fetched.reason}`);
+        skipped.push({ path, reason: fetched.reason });
+        if (this.knownBad.size === this.sourcesInUse) {
+          return new BatchFailure('no-usable-file', `none of the ${this.sourcesInUse} source files is usable (last: ${path}: ${fetched.reason})`);
+        }
+      }
+    }
+    return { step: cursor.step, ...batch, skipped };
+  }
+
+  private async fetchOnce(source: number): Promise<FetchResult> {
+    const reason = this.knownBad.get(source);
+    if (reason !== undefined) return { ok: false, reason };
+    const fetched = await this.fetch(source);
+    if (!fetched.ok) this.knownBad.set(source, fetched.reason);
+    return fetched;
+  }
+}

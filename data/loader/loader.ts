@@ -1,0 +1,308 @@
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import type { CacheCompression } from '../cache/format';
+import type { PreprocessSpec } from '../cache/pipeline-task';
+import type { CacheDtype } from '../cache/quantize';
+import { vocoBatchShapes } from '../voco/batch';
+import { VocoOptions, vocoOptions } from '../voco/options';
+import type { BuiltBatch, SkippedFile } from './batch-builder';
+import { BatchFailure } from './batch-builder';
+import { BadSourceFileError, CursorMismatchError, LoaderClosedError, LoaderWorkerCrashError, NoUsableFileError } from './errors';
+import type { BuildReply, BuildRequest, TaskConfig } from './protocol';
+import { DataCursor, EpochSchedule, START_CURSOR } from './schedule';
+import { startWorker } from './thread';
+import { createTaskBuilder } from './volume-task';
+
+export interface LoaderSource {
+  readonly path: string;
+  /** How to preprocess this file (`preprocessSpec(family, options)`); part of the cache key. */
+  readonly preprocessing: PreprocessSpec;
+  /** Times the file appears per epoch (default 1; upstream repeats some dataset groups 8 times). */
+  readonly repeat?: number;
+}
+
+export interface BatchLoaderOptions {
+  readonly sources: readonly LoaderSource[];
+  /** Preprocessed volumes are read from / written to this cache; without it every sample is preprocessed anew. */
+  readonly cacheDir?: string;
+  readonly cacheDtype?: CacheDtype;
+  readonly cacheCompression?: CacheCompression;
+  readonly seed: number;
+  /** Volumes per batch (b). */
+  readonly batchSize: number;
+  /** Random crops per volume (sw). */
+  readonly swBatchSize: number;
+  /** Other VoCo sampling options (crop size, grid, augmentation); default upstream's. */
+  readonly voco?: Partial<Omit<VocoOptions, 'swBatchSize'>>;
+  /** Worker threads (default 1); 0 builds each batch on the calling thread when it is asked for. */
+  readonly workers?: number;
+  /** Batches built or being built ahead of the consumer (default 2 per worker, at least 1). */
+  readonly prefetch?: number;
+  /** Where to continue (from a checkpoint); default the start of epoch 0. */
+  readonly startCursor?: DataCursor;
+  /** A bad source file is skipped with a warning (default) or stops the loader with BadSourceFileError. */
+  readonly onBadFile?: 'skip' | 'fail';
+  /** Receives one line per distinct bad file skipped (default: stderr). */
+  readonly onWarning?: (message: string) => void;
+}
+
+export interface Batch {
+  readonly step: number;
+  /** [b * sw, 1, 64, 64, 64] */
+  readonly images: Float32Array;
+  /** [b * 9, 1, 64, 64, 64] */
+  readonly crops: Float32Array;
+  /** [b, sw, 9] */
+  readonly labels: Float32Array;
+  readonly dims: { readonly images: number[]; readonly crops: number[]; readonly labels: number[] };
+  /** The cursor after this batch: save it with the checkpoint of this step to resume with the next batch. */
+  readonly cursor: DataCursor;
+}
+
+export interface BatchLoader {
+  /** The next batch, in step order. */
+  next(): Promise<Batch>;
+  /** Stops the workers; pending and later `next()` calls reject with LoaderClosedError. */
+  close(): Promise<void>;
+  /** Distinct bad files skipped so far, for the run summary. */
+  readonly badFiles: readonly SkippedFile[];
+  /** Times a bad file was skipped (a file counts again each time the order brings it up). */
+  readonly skippedCount: number;
+}
+
+export function createBatchLoader(options: BatchLoaderOptions): BatchLoader {
+  const workers = options.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`workers must be a whole number >= 0, got ${workers}`);
+  if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new RangeError(`batchSize must be a whole number >= 1, got ${options.batchSize}`);
+  if (options.sources.length === 0) throw new NoUsableFileError('the dataset lists no source file');
+  const voco = vocoOptions({ ...options.voco, swBatchSize: options.swBatchSize });
+  const config: TaskConfig = {
+    plan: {
+      paths: options.sources.map((s) => s.path),
+      repeats: options.sources.map((s) => s.repeat ?? 1),
+      seed: options.seed,
+      batchSize: options.batchSize,
+      voco,
+      onBadFile: options.onBadFile ?? 'skip',
+    },
+    preprocessing: options.sources.map((s) => s.preprocessing),
+    cache: options.cacheDir === undefined ? undefined : { dir: options.cacheDir, dtype: options.cacheDtype, compression: options.cacheCompression },
+  };
+  const schedule = new EpochSchedule(config.plan.repeats, config.plan.seed);
+  const start = options.startCursor ?? START_CURSOR;
+  if (!(start.index >= 0 && start.index < schedule.epochLength && start.epoch >= 0 && start.step >= 0)) {
+    throw new CursorMismatchError(
+      `data cursor (epoch ${start.epoch}, index ${start.index}) does not fit a dataset of ${schedule.epochLength} entries per epoch`,
+    );
+  }
+  const stream = new CursorStream(schedule, start, options.batchSize);
+  const report = new BadFileReport(options.onWarning ?? ((line) => process.stderr.write(`voco: warning: ${line}\n`)));
+  const prefetch = options.prefetch ?? Math.max(1, 2 * workers);
+  if (!Number.isInteger(prefetch) || prefetch < 1) throw new RangeError(`prefetch must be a whole number >= 1, got ${prefetch}`);
+  const dims = vocoBatchShapes(options.batchSize, voco);
+  return workers === 0 ? new InlineLoader(config, stream, report, dims) : new WorkerLoader(config, stream, report, dims, workers, prefetch);
+}
+
+/** The cursor of every step: step k starts k * batchSize entries after the start (bad files do not shift it). */
+class CursorStream {
+  readonly firstStep: number;
+  private last: DataCursor;
+  private readonly byStep = new Map<number, DataCursor>();
+
+  constructor(private readonly schedule: EpochSchedule, start: DataCursor, private readonly batchSize: number) {
+    this.firstStep = start.step;
+    this.last = start;
+    this.byStep.set(start.step, start);
+  }
+
+  /** The cursor at the start of `step`; steps must be asked for in order, and each is forgotten once `after` ran. */
+  at(step: number): DataCursor {
+    while (this.last.step < step) {
+      this.last = this.schedule.advance(this.last, this.batchSize);
+      this.byStep.set(this.last.step, this.last);
+    }
+    return this.byStep.get(step)!;
+  }
+
+  after(step: number): DataCursor {
+    const next = this.at(step + 1);
+    this.byStep.delete(step);
+    return next;
+  }
+}
+
+class BadFileReport {
+  readonly files: SkippedFile[] = [];
+  skipped = 0;
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly warn: (line: string) => void) {}
+
+  add(skipped: readonly SkippedFile[]): void {
+    for (const file of skipped) {
+      this.skipped++;
+      if (this.seen.has(file.path)) continue;
+      this.seen.add(file.path);
+      this.files.push(file);
+      this.warn(`skipping bad file ${file.path}: ${file.reason}`);
+    }
+  }
+}
+
+function failureError(failure: { kind: BatchFailure['kind']; message: string }): Error {
+  return failure.kind === 'bad-file' ? new BadSourceFileError(failure.message) : new NoUsableFileError(failure.message);
+}
+
+abstract class LoaderBase implements BatchLoader {
+  constructor(protected readonly stream: CursorStream, protected readonly report: BadFileReport, private readonly dims: Batch['dims']) {}
+
+  abstract next(): Promise<Batch>;
+  abstract close(): Promise<void>;
+
+  get badFiles(): readonly SkippedFile[] {
+    return this.report.files;
+  }
+
+  get skippedCount(): number {
+    return this.report.skipped;
+  }
+
+  protected finish(built: BuiltBatch): Batch {
+    this.report.add(built.skipped);
+    const { step, images, crops, labels } = built;
+    return { step, images, crops, labels, dims: this.dims, cursor: this.stream.after(step) };
+  }
+}
+
+/** workers = 0: each batch is built when asked for, on the calling thread (for debugging and small runs). */
+class InlineLoader extends LoaderBase {
+  private readonly builder;
+  private step: number;
+  private failure: Error | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(config: TaskConfig, stream: CursorStream, report: BadFileReport, dims: Batch['dims']) {
+    super(stream, report, dims);
+    this.builder = createTaskBuilder(config);
+    this.step = stream.firstStep;
+  }
+
+  next(): Promise<Batch> {
+    const step = this.step++;
+    const result = this.queue.then(async () => {
+      if (this.failure) throw this.failure;
+      const built = await this.builder.build(this.stream.at(step));
+      if (built instanceof BatchFailure) throw (this.failure = failureError(built));
+      return this.finish(built);
+    });
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  async close(): Promise<void> {
+    this.failure ??= new LoaderClosedError('the batch loader is closed');
+  }
+}
+
+interface Waiter {
+  readonly step: number;
+  resolve(batch: Batch): void;
+  reject(error: Error): void;
+}
+
+/**
+ * Worker threads build batches ahead of the consumer: at most `prefetch` steps are being built or wait unclaimed
+ * (backpressure), results are handed out in step order whatever order they finish in, and tensors arrive as
+ * transferred ArrayBuffers. A dead worker fails the loader at once instead of leaving `next()` waiting.
+ */
+class WorkerLoader extends LoaderBase {
+  private readonly pool: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly ready = new Map<number, BuildReply>();
+  private readonly waiters: Waiter[] = [];
+  private nextRequested: number;
+  private nextDispatched: number;
+  private delivered: number;
+  private failure: Error | undefined;
+  private closing = false;
+
+  constructor(config: TaskConfig, stream: CursorStream, report: BadFileReport, dims: Batch['dims'], workers: number, private readonly prefetch: number) {
+    super(stream, report, dims);
+    this.nextRequested = this.nextDispatched = this.delivered = stream.firstStep;
+    for (let i = 0; i < workers; i++) this.pool.push(this.spawn(config));
+    this.idle.push(...this.pool);
+    this.pump();
+    this.updateRefs();
+  }
+
+  next(): Promise<Batch> {
+    const step = this.nextRequested++;
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise<Batch>((resolve, reject) => {
+      this.waiters.push({ step, resolve, reject });
+      this.deliver();
+      this.pump();
+      this.updateRefs();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.fail(new LoaderClosedError('the batch loader is closed'));
+    await Promise.all(this.pool.map((w) => w.terminate()));
+  }
+
+  private spawn(config: TaskConfig): Worker {
+    const worker = startWorker(join(__dirname, 'worker'), config);
+    worker.on('message', (reply: BuildReply) => this.onReply(worker, reply));
+    worker.on('error', (error) => this.fail(new LoaderWorkerCrashError(`data loader worker crashed: ${error.message}`)));
+    worker.on('messageerror', (error) => this.fail(new LoaderWorkerCrashError(`data loader worker sent an unreadable message: ${error.message}`)));
+    worker.on('exit', (code) => {
+      if (!this.closing) this.fail(new LoaderWorkerCrashError(`data loader worker exited unexpectedly (exit code ${code})`));
+    });
+    return worker;
+  }
+
+  private onReply(worker: Worker, reply: BuildReply): void {
+    if (this.failure) return;
+    this.ready.set(reply.step, reply);
+    this.idle.push(worker);
+    this.deliver();
+    this.pump();
+    this.updateRefs();
+  }
+
+  /** Hands out finished steps in order; a failed step fails the loader only when its turn comes. */
+  private deliver(): void {
+    while (!this.failure && this.waiters.length > 0 && this.ready.has(this.waiters[0].step)) {
+      const reply = this.ready.get(this.waiters[0].step)!;
+      if (reply.type === 'failure') return this.fail(failureError(reply));
+      const waiter = this.waiters.shift()!;
+      this.ready.delete(waiter.step);
+      this.delivered++;
+      waiter.resolve(this.finish(reply));
+    }
+  }
+
+  private pump(): void {
+    while (!this.failure && this.idle.length > 0 && this.nextDispatched < this.delivered + this.prefetch) {
+      const request: BuildRequest = { cursor: this.stream.at(this.nextDispatched++) };
+      this.idle.shift()!.postMessage(request);
+    }
+  }
+
+  /** Workers keep the process alive only while someone waits for a batch, so a forgotten close() cannot hang exit. */
+  private updateRefs(): void {
+    const waiting = this.waiters.length > 0 && !this.failure;
+    for (const worker of this.pool) (waiting ? worker.ref() : worker.unref());
+  }
+
+  private fail(error: Error): void {
+    if (this.failure) return;
+    this.failure = error;
+    for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+    this.ready.clear();
+    this.updateRefs();
+    if (!this.closing) for (const worker of this.pool) void worker.terminate();
+  }
+}

@@ -1,0 +1,116 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { MetricsLog } from '../../runtime/observe/metrics-log';
+import { listCheckpoints, loadCheckpoint } from '../../runtime/train/checkpoint';
+import { PARAMETERS_GROUP } from '../../runtime/train/run';
+import { loadArtifacts } from '../../runtime/trainer';
+
+// Real `voco train` processes on the smallest model the options allow (feature size 12, roi 32, one random
+// crop per volume), on built-in phantoms, one ORT thread each so that runs are deterministic and comparable.
+const ROOT = path.resolve(__dirname, '../..');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'voco-train-'));
+const cacheDir = path.join(work, 'cache');
+const SMALL = ['--preset', 'tiny', '--roi', '32', '--sw-batch-size', '1', '--threads', '1', '--workers', '1', '--phantom-count', '4', '--cache-dir', cacheDir];
+
+function train(logdir: string, args: string[]): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'train', ...SMALL, '--logdir', logdir, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+async function finish(child: ChildProcess): Promise<{ code: number | null; stderr: string }> {
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, stderr };
+}
+
+const losses = (logdir: string) => new MetricsLog(logdir).read().map((r) => [Number(r.step), Number(r.loss)] as const);
+
+describe('voco train (real processes)', () => {
+  const unbroken = path.join(work, 'unbroken');
+
+  beforeAll(async () => {
+    const run = await finish(train(unbroken, ['--max-steps', '6', '--checkpoint-every', '2', '--seed', '3']));
+    if (run.code !== 0) throw new Error(`unbroken run failed:\n${run.stderr}`);
+  });
+
+  test('leaves checkpoints, metrics, TensorBoard events, a loss plot and the exports', () => {
+    expect(listCheckpoints(path.join(unbroken, 'checkpoints')).map((c) => c.step)).toEqual([2, 4, 6]);
+    expect(losses(unbroken).map(([s]) => s)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(losses(unbroken).every(([, l]) => Number.isFinite(l) && l > 0)).toBe(true);
+    const files = fs.readdirSync(unbroken);
+    expect(files).toEqual(expect.arrayContaining(['encoder.onnx', 'voco_weights.safetensors', 'loss.svg', 'metrics.jsonl']));
+    expect(files.some((f) => f.startsWith('events.out.tfevents.'))).toBe(true);
+    expect(fs.readFileSync(path.join(unbroken, 'loss.svg'), 'utf8')).toContain('<polyline');
+  });
+
+  test('killed with SIGKILL mid-run, --resume reproduces the unbroken run exactly', async () => {
+    const broken = path.join(work, 'broken');
+    const child = train(broken, ['--max-steps', '6', '--checkpoint-every', '2', '--seed', '3']);
+    const metrics = path.join(broken, 'metrics.jsonl');
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (fs.existsSync(metrics) && losses(broken).length >= 3) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 50);
+      child.once('exit', () => {
+        clearInterval(timer);
+        reject(new Error('the run ended before it could be killed'));
+      });
+    });
+    await new Promise((r) => child.once('exit', r));
+    expect(listCheckpoints(path.join(broken, 'checkpoints')).length).toBeGreaterThan(0);
+    const resumed = await finish(train(broken, ['--resume']));
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toMatch(/resuming from step [24]/);
+    expect(losses(broken)).toEqual(losses(unbroken));
+  });
+
+  test('the exported encoder.onnx runs in a plain session and gives the training graph\'s features', async () => {
+    const session = await ort.InferenceSession.create(path.join(unbroken, 'encoder.onnx'));
+    expect(session.inputNames).toEqual(['crops']);
+    const voxels = 32 ** 3;
+    const crop = new Float32Array(voxels).map((_, i) => Math.sin(i * 0.01) * 0.5 + 0.5);
+    const out = await session.run({ crops: new ort.Tensor('float32', crop, [1, 1, 32, 32, 32]) });
+    const encoded = out.embedding.data as Float32Array;
+    expect(out.embedding.dims).toEqual([1, 24 * 12]);
+    await session.release();
+
+    const trainer = await loadArtifacts(path.join(unbroken, 'artifacts'), { threads: 1 });
+    const final = loadCheckpoint(listCheckpoints(path.join(unbroken, 'checkpoints')).pop()!.file);
+    for (const [name, t] of final.groups.get(PARAMETERS_GROUP)!) trainer.parameters.set(name, t.data as Float32Array);
+    const crops = new Float32Array(9 * voxels);
+    for (let k = 0; k < 9; k++) crops.set(crop, k * voxels);
+    const { extras } = await trainer.computeGradients({
+      images: crop,
+      crops,
+      labels: new Float32Array(9).fill(1 / 9),
+      feature_dropout_mask: new Float32Array(10).fill(1),
+    });
+    const trained = (extras.embeddings.data as Float32Array).subarray(0, 24 * 12);
+    // Two separately built float32 graphs of the same backbone: equal up to summation order (relative L2 ~1e-6).
+    let diff = 0;
+    let norm = 0;
+    trained.forEach((v, i) => {
+      diff += (v - encoded[i]) ** 2;
+      norm += v * v;
+    });
+    expect(Math.sqrt(diff / norm)).toBeLessThan(1e-5);
+    await trainer.release();
+  });
+
+  test('bad options give one clear line and exit code 2', async () => {
+    const run = await finish(train(path.join(work, 'bad'), ['--feature-size', '13']));
+    expect(run.code).toBe(2);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(/feature size must be a multiple of 12/);
+  });
+});
