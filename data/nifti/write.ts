@@ -1,6 +1,5 @@
-import * as fs from 'fs';
-import * as path from 'path';
 import * as zlib from 'zlib';
+import { writeBytesAtomically } from '../../common/atomic-file';
 import type { Volume } from '../volume';
 import { closestOrthogonal } from '../transforms/orientation';
 import { columnNorms, linearPart, roundHalfEven } from '../transforms/matrix';
@@ -14,7 +13,6 @@ export interface WriteNiftiOptions {
 
 const HEADER_BYTES = 348;
 const VOX_OFFSET = 352;
-let tempCounter = 0;
 
 /**
  * Writes a single-file NIfTI-1 (`.nii` or `.nii.gz`) with the volume's affine as both sform and qform (code 1,
@@ -24,14 +22,7 @@ export function writeNifti(file: string, volume: Volume, options: WriteNiftiOpti
   const datatype = options.datatype ?? 'float32';
   const gzip = options.gzip ?? file.endsWith('.gz');
   const bytes = encodeNifti(volume, datatype);
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${tempCounter++}.tmp`);
-  try {
-    fs.writeFileSync(temp, gzip ? zlib.gzipSync(bytes, { level: 6 }) : bytes);
-    fs.renameSync(temp, file);
-  } catch (error) {
-    fs.rmSync(temp, { force: true });
-    throw error;
-  }
+  writeBytesAtomically(file, gzip ? zlib.gzipSync(bytes, { level: 6 }) : bytes);
 }
 
 /** The uncompressed bytes of a NIfTI-1 file holding `volume`. */

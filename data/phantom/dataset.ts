@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { writeBytesAtomically } from '../../common/atomic-file';
 import { Rng } from '../../common/rng';
 import { UserError } from '../../common/user-error';
 import { writeNifti } from '../nifti/write';
@@ -60,11 +61,7 @@ export function writePhantomDataset(dir: string, options: PhantomDatasetOptions)
     phantom: { seed, count, validation, options: options.phantom ?? {} },
   };
   const file = path.join(dir, DATASET_JSON);
-  const temp = `${file}.${process.pid}.tmp`;
-  guard(dir, () => {
-    fs.writeFileSync(temp, `${JSON.stringify(json, null, 2)}\n`);
-    fs.renameSync(temp, file);
-  });
+  guard(dir, () => writeBytesAtomically(file, `${JSON.stringify(json, null, 2)}\n`));
   return file;
 }
 

@@ -1,5 +1,4 @@
-import * as fs from 'fs';
-import * as path from 'path';
+import { writeBytesAtomically } from '../../common/atomic-file';
 import { Rng } from '../../common/rng';
 import type { Volume } from '../volume';
 import type { CropAugment } from '../voco/augment';
@@ -135,14 +134,7 @@ export function renderVocoSample(volume: Volume, sample: VocoSample, o: VocoOpti
 export function writeVocoPicture(file: string, volume: Volume, seed: number, o: VocoOptions = DEFAULT_VOCO, picture: PictureOptions = {}): VocoSample {
   const sample = sampleVoco(volume, new Rng(seed), o);
   const png = renderVocoSample(volume, sample, o, picture);
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  try {
-    fs.writeFileSync(temp, png);
-    fs.renameSync(temp, file);
-  } catch (error) {
-    fs.rmSync(temp, { force: true });
-    throw error;
-  }
+  writeBytesAtomically(file, png);
   return sample;
 }
 

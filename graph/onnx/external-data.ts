@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import { writeAll, writeFileAtomically } from '../../runtime/weights/file-access';
+import { writeAll, writeFileAtomically } from '../../common/atomic-file';
 import { encodeModel } from './model';
 
 /** Models whose initialisers total more than this are written with external data (headroom below 2 GiB). */

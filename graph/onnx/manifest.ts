@@ -9,7 +9,7 @@ import { UserError } from '../../common/user-error';
 import { DType } from '../core/dtype';
 import { InitSpec } from '../core/init';
 import { ResolvedOptimizerConfig } from '../optim/config';
-import { writeAll, writeFileAtomically } from '../../runtime/weights/file-access';
+import { writeAll, writeFileAtomically } from '../../common/atomic-file';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const MANIFEST_FORMAT = 'voco-onnx-artifacts';

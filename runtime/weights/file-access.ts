@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as path from 'path';
 import { WeightFileError } from './errors';
 
 /** Node reads at most this many bytes in one call; larger ranges are read in pieces. */
@@ -59,31 +58,5 @@ export function withFile<T>(file: string, use: (f: RandomAccessFile) => T): T {
     return use(f);
   } finally {
     f.close();
-  }
-}
-
-/**
- * Writes `file` through `write(fd)` into a temporary file beside it, flushes it to disk and renames it into place,
- * so that `file` is either the old one or the complete new one, never half-written.
- */
-export function writeFileAtomically(file: string, write: (fd: number) => void): void {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(temp, 'w');
-  try {
-    write(fd);
-    fs.fsyncSync(fd);
-  } catch (error) {
-    fs.closeSync(fd);
-    fs.rmSync(temp, { force: true });
-    throw error;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(temp, file);
-}
-
-/** Writes all of `bytes` at the current position of `fd` (Node writes at most 2 GiB per call). */
-export function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.length; ) {
-    done += fs.writeSync(fd, bytes, done, Math.min(MAX_READ, bytes.length - done));
   }
 }

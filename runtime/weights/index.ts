@@ -1,6 +1,6 @@
 /** Weight files in and out: safetensors, PyTorch checkpoints, and the matching of state dicts to the model. */
 export { RefusedGlobalError, StateDictMismatchError, WeightFileError } from './errors';
-export { writeFileAtomically } from './file-access';
+export { writeFileAtomically } from '../../common/atomic-file';
 export { importWeights, readWeightsFile } from './load-weights';
 export { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors';
 export type { SafetensorsEntry, SafetensorsHeader } from './safetensors';

@@ -5,7 +5,8 @@
  * multi-gigabyte file cost only their own size.
  */
 import { WeightFileError } from './errors';
-import { RandomAccessFile, withFile, writeAll, writeFileAtomically } from './file-access';
+import { writeAll, writeFileAtomically } from '../../common/atomic-file';
+import { RandomAccessFile, withFile } from './file-access';
 import { NamedTensor, TensorMap, WeightDType, bytesPerElement, namedTensor, numel, tensorBytes, viewAs } from './tensor-map';
 
 const DTYPE_CODES: Record<WeightDType, string> = {

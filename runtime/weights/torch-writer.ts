@@ -3,7 +3,7 @@
  * `archive/byteorder`, one `archive/data/<i>` entry per tensor (64-byte aligned) and `archive/version`. By default the
  * state dict is wrapped as upstream VoCo saves it, `{"state_dict": OrderedDict(...)}`.
  */
-import { writeFileAtomically } from './file-access';
+import { writeFileAtomically } from '../../common/atomic-file';
 import { ORDERED_DICT, PickleValue, pickle } from './pickle-writer';
 import { NamedTensor, WeightDType, numel, tensorBytes } from './tensor-map';
 import { STORAGE_DTYPES } from './torch-reader';

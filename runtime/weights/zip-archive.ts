@@ -5,7 +5,8 @@
  */
 import * as zlib from 'zlib';
 import { WeightFileError } from './errors';
-import { RandomAccessFile, writeAll } from './file-access';
+import { writeAll } from '../../common/atomic-file';
+import { RandomAccessFile } from './file-access';
 
 const LOCAL_HEADER = 0x04034b50;
 const CENTRAL_HEADER = 0x02014b50;

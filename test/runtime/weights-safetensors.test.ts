@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { WeightFileError } from '../../runtime/weights/errors';
-import { writeFileAtomically } from '../../runtime/weights/file-access';
+import { writeFileAtomically } from '../../common/atomic-file';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../../runtime/weights/safetensors';
 import { NamedTensor, toFloat32 } from '../../runtime/weights/tensor-map';
 import { REFERENCE, everyDtype, expectSameTensors } from './weights-helpers';
