@@ -1,0 +1,58 @@
+import * as path from 'path';
+import { Rng } from '../../common/rng';
+import { ConstantData } from '../core/graph';
+import { initialValues } from '../nn/init';
+import { OptimizerConfig } from '../optim/config';
+import { ExternalDataOptions } from '../onnx/external-data';
+import { writeArtifacts, writeForwardModel } from '../onnx/artifacts';
+import { ArtifactManifest, writeManifest } from '../onnx/manifest';
+import { writeSafetensors } from '../../runtime/weights/safetensors';
+import { VocoOptions, buildEncoderGraph, buildVocoGraph } from './voco';
+import { exportVocoStateDict } from './voco-weights';
+
+export const ENCODER_MODEL = 'encoder';
+/** Freshly initialised weights under the upstream state-dict names (loadable by PyTorch and `voco grad`). */
+export const INITIAL_WEIGHTS_FILE = 'initial_weights.safetensors';
+
+export interface VocoArtifactOptions {
+  readonly optimizer: OptimizerConfig;
+  /** Rows of the encoder model's `crops` input. */
+  readonly encoderBatch: number;
+  /** Seed of the initial weights; none written when undefined. */
+  readonly seed?: number;
+  readonly externalData?: ExternalDataOptions;
+}
+
+/**
+ * Writes the VoCo training, eval and optimizer models, the encoder model (crops in; `hidden0..4` and `embedding`
+ * out, parameters as inputs), the manifest, and optionally the initial weights, into `dir`.
+ */
+export function writeVocoArtifacts(dir: string, options: VocoOptions, artifact: VocoArtifactOptions): ArtifactManifest {
+  const vg = buildVocoGraph(options, 'train');
+  const { loss, ...extras } = vg.outputs;
+  const kept = Object.fromEntries(
+    Object.entries(extras).filter(([name]) => name.startsWith('loss.') || name.startsWith('ema.') || name === 'embeddings'),
+  );
+  const manifest = writeArtifacts(dir, {
+    graph: vg.graph,
+    loss,
+    extras: kept,
+    trainable: vg.trainable,
+    optimizer: artifact.optimizer,
+    externalData: artifact.externalData,
+  });
+  const encoder = buildEncoderGraph(options, artifact.encoderBatch);
+  const entry = writeForwardModel(path.join(dir, `${ENCODER_MODEL}.onnx`), {
+    inputs: [encoder.crops],
+    outputs: encoder.outputs,
+    externalData: artifact.externalData,
+  });
+  const complete: ArtifactManifest = { ...manifest, models: { ...manifest.models, forward: { ...manifest.models.forward, [ENCODER_MODEL]: entry } } };
+  writeManifest(dir, complete);
+  if (artifact.seed !== undefined) {
+    const values = initialValues(vg.graph, new Rng(artifact.seed));
+    const byName = new Map<string, Float32Array>([...values].map(([t, v]: [{ name: string }, ConstantData]) => [t.name, v as Float32Array]));
+    writeSafetensors(path.join(dir, INITIAL_WEIGHTS_FILE), exportVocoStateDict(vg, byName));
+  }
+  return complete;
+}

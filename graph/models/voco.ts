@@ -1,0 +1,316 @@
+import { UserError } from '../../common/user-error';
+import { Graph, Tensor } from '../core/graph';
+import { Shape } from '../core/shape';
+import { add, mul } from '../ops/elementwise';
+import { detach, reshape } from '../ops/shape';
+import { concat } from '../ops/slice';
+import { dropout } from '../nn/dropout';
+import { RelativePositionBuffer, SwinConfig, VOCO_SWIN, swinViT } from './swin';
+import { unetrBasicBlock } from './unetr-blocks';
+import { fixedLinear, parameterLinear, poolAndConcat, projectionHead } from './voco-head';
+import { vocoLoss } from './voco-loss';
+
+export type VocoPreset = 'tiny' | 'B' | 'L' | 'H';
+
+export const PRESET_FEATURE_SIZE: Readonly<Record<VocoPreset, number>> = { tiny: 12, B: 48, L: 96, H: 192 };
+
+export interface VocoOptions {
+  readonly featureSize: number;
+  /** Side of the cubic crops; a multiple of 32 (five halvings). */
+  readonly roi: number;
+  /** Volumes per step. */
+  readonly batchSize: number;
+  /** Random crops per volume. */
+  readonly swBatchSize: number;
+  /** Base crops per volume (3x3 in VoCo). */
+  readonly baseCrops: number;
+  readonly dropPathRate: number;
+  /** Probability of dropping a whole embedding row before the student head; 0 turns it off. */
+  readonly featureDropout: number;
+  readonly emaMomentum: number;
+}
+
+export type VocoOptionsInput = Partial<VocoOptions> & { readonly preset?: VocoPreset };
+
+export const DEFAULT_VOCO_OPTIONS: VocoOptions = {
+  featureSize: PRESET_FEATURE_SIZE.B,
+  roi: 64,
+  batchSize: 1,
+  swBatchSize: 1,
+  baseCrops: 9,
+  dropPathRate: 0,
+  featureDropout: 0.2,
+  emaMomentum: 0.9,
+};
+
+/** A model option that cannot be built (one line, naming the option). */
+export class VocoOptionError extends UserError {}
+
+/** Fills defaults (the preset's feature size unless one is given) and checks every option. */
+export function resolveVocoOptions(input: VocoOptionsInput = {}): VocoOptions {
+  if (input.preset !== undefined && !(input.preset in PRESET_FEATURE_SIZE)) {
+    throw new VocoOptionError(`--preset ${input.preset} is not one of ${Object.keys(PRESET_FEATURE_SIZE).join(', ')}`);
+  }
+  const featureSize = input.featureSize ?? (input.preset ? PRESET_FEATURE_SIZE[input.preset] : DEFAULT_VOCO_OPTIONS.featureSize);
+  const o: VocoOptions = { ...DEFAULT_VOCO_OPTIONS, ...definedOnly(input), featureSize };
+  const positiveInt = (name: string, v: number) => {
+    if (!Number.isInteger(v) || v < 1) throw new VocoOptionError(`${name} must be a positive integer, got ${v}`);
+  };
+  positiveInt('feature size', o.featureSize);
+  if (o.featureSize % 12 !== 0) throw new VocoOptionError(`feature size must be a multiple of 12 (as MONAI's SwinUNETR requires), got ${o.featureSize}`);
+  positiveInt('roi', o.roi);
+  if (o.roi % 32 !== 0) throw new VocoOptionError(`roi must be a multiple of 32, got ${o.roi}`);
+  positiveInt('batch size', o.batchSize);
+  positiveInt('sw batch size', o.swBatchSize);
+  positiveInt('base crops', o.baseCrops);
+  if (o.baseCrops < 2) throw new VocoOptionError(`base crops must be at least 2 (the regularisation loss pairs them), got ${o.baseCrops}`);
+  if (!(o.dropPathRate >= 0 && o.dropPathRate < 1)) throw new VocoOptionError(`drop-path rate must be in [0, 1), got ${o.dropPathRate}`);
+  if (!(o.featureDropout >= 0 && o.featureDropout < 1)) throw new VocoOptionError(`feature dropout must be in [0, 1), got ${o.featureDropout}`);
+  if (!(o.emaMomentum >= 0 && o.emaMomentum <= 1)) throw new VocoOptionError(`EMA momentum must be in [0, 1], got ${o.emaMomentum}`);
+  return o;
+}
+
+function definedOnly(input: VocoOptionsInput): Partial<VocoOptions> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input)) if (v !== undefined && k !== 'preset') out[k] = v;
+  return out as Partial<VocoOptions>;
+}
+
+export const swinConfig = (o: Pick<VocoOptions, 'featureSize' | 'dropPathRate'>): SwinConfig => ({
+  ...VOCO_SWIN,
+  featureSize: o.featureSize,
+  dropPathRate: o.dropPathRate,
+});
+
+/** Width of the pooled embedding: fs + fs + 2fs + 4fs + 16fs. */
+export const embeddingWidth = (featureSize: number): number => 24 * featureSize;
+
+/** A keep-mask input the runtime draws each step: Bernoulli(1 - p) in {0, 1}, float32. */
+export interface RandomMaskInput {
+  readonly tensor: Tensor;
+  readonly p: number;
+}
+
+export interface BackboneOutput {
+  /** The five SwinViT outputs (normalised), channels first. */
+  readonly hidden: readonly Tensor[];
+  /** [N, 24 * fs]: pooled encoder outputs, concatenated. */
+  readonly embeddings: Tensor;
+  readonly buffers: readonly RelativePositionBuffer[];
+}
+
+/** Upstream `Swin` (scope `backbone`): SwinViT, the five UNETR encoders, pooling. x [N, 1, roi, roi, roi]. */
+export function backbone(x: Tensor, config: SwinConfig, masks: RandomMaskInput[]): BackboneOutput {
+  const g = x.graph;
+  return g.scope('backbone', () => {
+    const maskSource = (name: string, shape: Shape, p: number): Tensor => {
+      const tensor = g.input(name, 'float32', shape);
+      masks.push({ tensor, p });
+      return tensor;
+    };
+    const swin = g.scope('swinViT', () => swinViT(x, config, maskSource));
+    const fs = config.featureSize;
+    const h = swin.hidden;
+    const block = (name: string, input: Tensor, inChannels: number, outChannels: number) =>
+      g.scope(name, () => unetrBasicBlock(input, { inChannels, outChannels }));
+    const encoders = [
+      block('encoder1', x, config.inChannels, fs),
+      block('encoder2', h[0], fs, fs),
+      block('encoder3', h[1], 2 * fs, 2 * fs),
+      block('encoder4', h[2], 4 * fs, 4 * fs),
+      block('encoder10', h[4], 16 * fs, 16 * fs),
+    ];
+    return { hidden: h, embeddings: poolAndConcat(encoders), buffers: swin.buffers };
+  });
+}
+
+export type VocoMode = 'train' | 'eval';
+
+export interface VocoGraph {
+  readonly graph: Graph;
+  readonly options: VocoOptions;
+  readonly mode: VocoMode;
+  readonly inputs: {
+    /** [batch*sw, 1, roi, roi, roi] random crops. */
+    readonly images: Tensor;
+    /** [batch*bases, 1, roi, roi, roi] base crops. */
+    readonly crops: Tensor;
+    /** [batch, sw, bases] overlap labels. */
+    readonly labels: Tensor;
+    /** Feature-dropout and drop-path keep masks, drawn by the runtime (none when their rates are 0). */
+    readonly masks: readonly RandomMaskInput[];
+  };
+  /**
+   * Named outputs: `loss`, `loss.intra`, `loss.inter`, `loss.reg` (scalars), `embeddings`, `student`, `teacher`,
+   * `logits.intra`, `swin.hidden0..4`, and in training `ema.<teacher key>` (the teacher after the EMA step).
+   */
+  readonly outputs: Readonly<Record<string, Tensor>>;
+  /** Every parameter that gets a gradient (backbone and student). */
+  readonly trainable: readonly Tensor[];
+  /** Teacher head weights: state, replaced by the `ema.*` outputs after a training step. */
+  readonly teacher: readonly Tensor[];
+  readonly buffers: readonly RelativePositionBuffer[];
+}
+
+export const EMA_PREFIX = 'ema.';
+export const FEATURE_DROPOUT_MASK = 'feature_dropout_mask';
+
+/**
+ * The whole VoCo pre-training graph (upstream `VoCoHead.forward`). In `train` mode the teacher is first updated
+ * by EMA from the student (teacher = m * teacher + (1 - m) * student) and the feature-dropout mask is an input;
+ * in `eval` mode the teacher is used as it is and there is no dropout.
+ */
+export function buildVocoGraph(options: VocoOptions, mode: VocoMode = 'train'): VocoGraph {
+  const g = new Graph();
+  const o = options;
+  const shape = (n: number) => [n, 1, o.roi, o.roi, o.roi];
+  const images = g.input('images', 'float32', shape(o.batchSize * o.swBatchSize));
+  const crops = g.input('crops', 'float32', shape(o.batchSize * o.baseCrops));
+  const labels = g.input('labels', 'float32', [o.batchSize, o.swBatchSize, o.baseCrops]);
+  const masks: RandomMaskInput[] = [];
+  const net = backbone(concat([images, crops], 0), swinConfig({ ...o, dropPathRate: mode === 'train' ? o.dropPathRate : 0 }), masks);
+  const heads = headsAndLoss(net.embeddings, labels, o, mode, masks);
+  return {
+    graph: g,
+    options: o,
+    mode,
+    inputs: { images, crops, labels, masks },
+    outputs: { ...heads, embeddings: net.embeddings, ...Object.fromEntries(net.hidden.map((h, i) => [`swin.hidden${i}`, h])) },
+    trainable: g.parameters.filter((p) => p.trainable).map((p) => p.tensor),
+    teacher: g.parameters.filter((p) => !p.trainable).map((p) => p.tensor),
+    buffers: net.buffers,
+  };
+}
+
+/**
+ * Feature dropout, the student and (EMA-updated in training) teacher heads and the loss on embeddings [N, C]:
+ * outputs `loss`, `loss.intra`, `loss.inter`, `loss.reg`, `student`, `teacher`, `logits.intra` and, in training,
+ * `ema.<teacher parameter>`.
+ */
+function headsAndLoss(embeddings: Tensor, labels: Tensor, o: VocoOptions, mode: VocoMode, masks: RandomMaskInput[]): Record<string, Tensor> {
+  const g = embeddings.graph;
+  let studentInput = embeddings;
+  if (mode === 'train' && o.featureDropout > 0) {
+    const mask = g.input(FEATURE_DROPOUT_MASK, 'float32', [embeddings.shape[0], 1]);
+    masks.push({ tensor: mask, p: o.featureDropout });
+    studentInput = dropout(embeddings, mask, o.featureDropout);
+  }
+  const student = g.scope('student', () => projectionHead(studentInput, parameterLinear));
+  const studentWeights = headWeights(g, 'student.');
+  const teacherWeights = new Map<string, Tensor>();
+  const ema: Record<string, Tensor> = {};
+  for (const p of g.parameters.filter((q) => q.tensor.name.startsWith('student.'))) {
+    const key = p.tensor.name.slice('student.'.length);
+    const t = g.scope('teacher', () => g.parameter(key, p.tensor.dtype, p.tensor.shape, p.init, false));
+    if (mode === 'train') {
+      // Upstream updates `.data` under no_grad: no gradient reaches the student through the teacher.
+      const updated = add(mul(t, Math.fround(o.emaMomentum)), mul(detach(studentWeights.get(key)!), Math.fround(1 - o.emaMomentum)));
+      ema[`${EMA_PREFIX}${t.name}`] = updated;
+      teacherWeights.set(key, updated);
+    } else {
+      teacherWeights.set(key, t);
+    }
+  }
+  const teacher = g.scope('teacher', () => projectionHead(detach(embeddings), fixedLinear(teacherWeights)));
+  const parts = vocoLoss(student, teacher, labels, { batch: o.batchSize, sw: o.swBatchSize, bases: o.baseCrops });
+  return {
+    loss: parts.total,
+    'loss.intra': parts.intra,
+    'loss.inter': parts.inter,
+    'loss.reg': parts.reg,
+    student,
+    teacher,
+    'logits.intra': parts.logitsIntra,
+    ...ema,
+  };
+}
+
+/** The backbone alone on `rows` crops, for running a step in pieces (see voco-grad.ts). */
+export interface BackboneGraph {
+  readonly graph: Graph;
+  readonly crops: Tensor;
+  readonly embeddings: Tensor;
+  readonly hidden: readonly Tensor[];
+}
+
+export function buildBackboneGraph(options: Pick<VocoOptions, 'featureSize' | 'roi'>, rows: number): BackboneGraph {
+  const g = new Graph();
+  const crops = g.input('crops', 'float32', [rows, 1, options.roi, options.roi, options.roi]);
+  const net = backbone(crops, swinConfig({ featureSize: options.featureSize, dropPathRate: 0 }), []);
+  return { graph: g, crops, embeddings: net.embeddings, hidden: net.hidden };
+}
+
+/** Heads and loss on embeddings fed as an input [N, 24 * fs] (no feature dropout), for running a step in pieces. */
+export interface HeadsGraph {
+  readonly graph: Graph;
+  readonly embeddings: Tensor;
+  readonly labels: Tensor;
+  readonly outputs: Readonly<Record<string, Tensor>>;
+}
+
+export function buildHeadsGraph(options: VocoOptions, mode: VocoMode = 'train'): HeadsGraph {
+  const g = new Graph();
+  const o = options;
+  const rows = o.batchSize * (o.swBatchSize + o.baseCrops);
+  const embeddings = g.input('embeddings', 'float32', [rows, embeddingWidth(o.featureSize)]);
+  const labels = g.input('labels', 'float32', [o.batchSize, o.swBatchSize, o.baseCrops]);
+  return { graph: g, embeddings, labels, outputs: headsAndLoss(embeddings, labels, { ...o, featureDropout: 0 }, mode, []) };
+}
+
+/** The parameters under `prefix`, keyed by the rest of their names. */
+function headWeights(g: Graph, prefix: string): Map<string, Tensor> {
+  return new Map(g.parameters.filter((p) => p.tensor.name.startsWith(prefix)).map((p) => [p.tensor.name.slice(prefix.length), p.tensor]));
+}
+
+export interface EncoderGraph {
+  readonly graph: Graph;
+  readonly crops: Tensor;
+  /** `hidden0..4` (SwinViT stage outputs) and `embedding` [N, 24 * fs]. */
+  readonly outputs: Readonly<Record<string, Tensor>>;
+}
+
+/** The backbone alone for downstream use: crops [batch, 1, roi, roi, roi] in, stage features and embedding out. */
+export function buildEncoderGraph(options: Pick<VocoOptions, 'featureSize' | 'roi'>, batch: number): EncoderGraph {
+  const net = buildBackboneGraph(options, batch);
+  const outputs: Record<string, Tensor> = { ...Object.fromEntries(net.hidden.map((h, i) => [`hidden${i}`, h])), embedding: net.embeddings };
+  return { graph: net.graph, crops: net.crops, outputs };
+}
+
+export interface StateDictEntry {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: 'float32' | 'int64';
+  readonly kind: 'parameter' | 'state' | 'buffer';
+}
+
+/**
+ * Every key of upstream `VoCoHead.state_dict()` in upstream order: parameters and state of the graph plus the
+ * `relative_position_index` buffers. The order differs from creation order only in SwinViT, where upstream
+ * registers `layers1..4` before the v2 conv blocks `layers1c..4c`, and PatchMerging's `reduction` before its `norm`.
+ */
+export function stateDictEntries(vg: Pick<VocoGraph, 'graph' | 'buffers'>): StateDictEntry[] {
+  const entries: StateDictEntry[] = vg.graph.parameters.map((p) => ({
+    name: p.tensor.name,
+    shape: p.tensor.shape,
+    dtype: 'float32',
+    kind: p.trainable ? 'parameter' : 'state',
+  }));
+  for (const b of vg.buffers) {
+    const table = `${b.name.slice(0, -'relative_position_index'.length)}relative_position_bias_table`;
+    const at = entries.findIndex((e) => e.name === table);
+    entries.splice(at + 1, 0, { name: b.name, shape: b.shape, dtype: 'int64', kind: 'buffer' });
+  }
+  // Upstream PatchMerging registers `reduction` before `norm`.
+  for (const r of entries.filter((e) => e.name.endsWith('.downsample.reduction.weight'))) {
+    entries.splice(entries.indexOf(r), 1);
+    entries.splice(entries.findIndex((e) => e.name === r.name.replace('reduction.weight', 'norm.weight')), 0, r);
+  }
+  const rank = (name: string): number => (/^backbone\.swinViT\.layers\dc\./.test(name) ? 1 : 0);
+  const swinEnd = entries.findIndex((e) => !e.name.startsWith('backbone.swinViT.'));
+  const swin = entries.slice(0, swinEnd);
+  const ordered = [...swin.filter((e) => rank(e.name) === 0), ...swin.filter((e) => rank(e.name) === 1)];
+  return [...ordered, ...entries.slice(swinEnd)];
+}
+
+/** Reshapes a scalar to [1], the shape upstream's loss tensors have. */
+export const asUpstreamScalar = (t: Tensor): Tensor => (t.rank === 0 ? reshape(t, [1]) : t);
