@@ -5,7 +5,9 @@ import { buildGraphCommand } from './build-graph';
 import { gradCommand } from './grad';
 import { phantomCommand } from './phantom';
 import { trainCommand } from './train';
+import { importWeightsCommand } from './import-weights';
+import { exportCommand } from './export';
 
 /** Every `voco` sub-command; each lives in its own file under cli/. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [preprocessCommand, cacheCommand, buildGraphCommand, gradCommand, phantomCommand, trainCommand];
+export const commands: CommandModule<any, any>[] = [preprocessCommand, cacheCommand, buildGraphCommand, gradCommand, phantomCommand, trainCommand, importWeightsCommand, exportCommand];

@@ -29,16 +29,21 @@ export function checkpointPath(dir: string, step: number): string {
 /** Writes `step-<n>.ckpt` atomically (temp file, fsync, rename), then keeps only the newest `keep` files. */
 export function saveCheckpoint<Meta>(dir: string, checkpoint: Checkpoint<Meta>, keep: number): string {
   fs.mkdirSync(dir, { recursive: true });
+  const file = checkpointPath(dir, checkpoint.step);
+  writeCheckpointFile(file, checkpoint);
+  syncDirectory(dir);
+  for (const old of listCheckpoints(dir).slice(0, -keep)) fs.rmSync(old.file, { force: true });
+  return file;
+}
+
+/** Writes one checkpoint to `file` (atomically, as every safetensors file), whatever its name. */
+export function writeCheckpointFile<Meta>(file: string, checkpoint: Checkpoint<Meta>): void {
   const tensors: NamedTensor[] = [];
   for (const [group, map] of checkpoint.groups) {
     for (const t of map.values()) tensors.push({ ...t, name: `${group}/${t.name}` });
   }
-  const file = checkpointPath(dir, checkpoint.step);
   const document = JSON.stringify({ format: CHECKPOINT_FORMAT, step: checkpoint.step, meta: checkpoint.meta });
   writeSafetensors(file, tensors, { [METADATA_KEY]: document });
-  syncDirectory(dir);
-  for (const old of listCheckpoints(dir).slice(0, -keep)) fs.rmSync(old.file, { force: true });
-  return file;
 }
 
 export function loadCheckpoint<Meta>(file: string): Checkpoint<Meta> {

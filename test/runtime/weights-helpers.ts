@@ -1,3 +1,4 @@
+import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { NamedTensor, namedTensor, tensorBytes } from '../../runtime/weights/tensor-map';
 
@@ -25,3 +26,26 @@ export function expectSameTensors(actual: Iterable<NamedTensor>, expected: Itera
     [...ts].map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape], bytes: Buffer.from(tensorBytes(t)).toString('hex') }));
   expect(describe(actual)).toEqual(describe(expected));
 }
+
+/** A Python with torch (Debian's python3-torch), or undefined: tests needing it then skip with a note. */
+export const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+
+export const runPython = (script: string, ...args: string[]): string => {
+  const run = spawnSync(python as string, ['-c', script, ...args], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`python failed: ${run.stderr}`);
+  return run.stdout;
+};
+
+/** A test that needs PyTorch: without it, it logs why it skipped and passes. */
+export const withTorch = (name: string, body: () => void | Promise<void>, timeout?: number) =>
+  test(
+    name,
+    async () => {
+      if (!python) {
+        console.log(`skipped "${name}": no Python with torch (apt-get install python3-torch to run it)`);
+        return;
+      }
+      await body();
+    },
+    timeout,
+  );

@@ -1,4 +1,3 @@
-import { spawnSync } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -13,7 +12,7 @@ import { TorchTensor, readTorchCheckpoint } from '../../runtime/weights/torch-re
 import { writeTorchCheckpoint } from '../../runtime/weights/torch-writer';
 import { ZipReader, writeStoredZip } from '../../runtime/weights/zip-archive';
 import { withFile } from '../../runtime/weights/file-access';
-import { REFERENCE, everyDtype, expectSameTensors } from './weights-helpers';
+import { REFERENCE, everyDtype, expectSameTensors, runPython, withTorch } from './weights-helpers';
 
 const CHECKPOINTS = path.join(REFERENCE, 'checkpoints');
 
@@ -238,22 +237,6 @@ describe('PyTorch checkpoints', () => {
   });
 
 });
-
-/** A Python with torch (Debian's python3-torch), or undefined: the tests below then skip with a note. */
-const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
-const runPython = (script: string, ...args: string[]): string => {
-  const run = spawnSync(python as string, ['-c', script, ...args], { encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(`python failed: ${run.stderr}`);
-  return run.stdout;
-};
-const withTorch = (name: string, body: () => void) =>
-  test(name, () => {
-    if (!python) {
-      console.log(`skipped "${name}": no Python with torch (apt-get install python3-torch to run it)`);
-      return;
-    }
-    body();
-  });
 
 describe('against PyTorch itself', () => {
   withTorch('the exported .pt loads with torch.load(weights_only=True) as an OrderedDict of the same tensors', () => {
