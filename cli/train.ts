@@ -1,8 +1,12 @@
 import type { Argv, CommandModule } from 'yargs';
 import { PRESET_FEATURE_SIZE, VocoPreset } from '../graph/models/voco';
+import { broadcastJson } from '../runtime/distributed/communicator';
+import { DEFAULT_DIGEST_EVERY } from '../runtime/distributed/data-parallel';
+import { runRank } from '../runtime/distributed/failure';
+import { openCommunicator } from '../runtime/distributed/open';
 import { EXECUTION_PROVIDERS } from '../runtime/providers';
-import { TrainConfig, validateTrainConfig } from '../runtime/train/config';
-import { pretrain, resumeCheckpoint } from '../runtime/train/run';
+import { DEFAULT_CROPS_PER_RUN, TrainConfig, TrainConfigError, validateTrainConfig } from '../runtime/train/config';
+import { pretrain, resumeCheckpoint, RunOptions } from '../runtime/train/run';
 
 /** The run `npm run train` makes with no options: `tiny` on the built-in phantoms, on the CPU, in minutes. */
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -33,6 +37,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   ep: 'cpu',
   deviceId: 0,
   threads: 0,
+  cropsPerRun: DEFAULT_CROPS_PER_RUN,
 };
 
 /** CLI option name -> config field, for every option that maps one to one. */
@@ -66,11 +71,14 @@ const OPTION_FIELDS = {
   'device-id': 'deviceId',
   threads: 'threads',
   'init-from': 'initFrom',
+  'crops-per-run': 'cropsPerRun',
 } as const satisfies Record<string, keyof TrainConfig>;
 
 type TrainArgs = { [K in keyof typeof OPTION_FIELDS]?: TrainConfig[(typeof OPTION_FIELDS)[K]] } & {
   preset?: VocoPreset;
   resume?: string | boolean;
+  distributed?: boolean;
+  'digest-every'?: number;
 };
 
 const d = DEFAULT_TRAIN_CONFIG;
@@ -114,10 +122,14 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('keep-checkpoints', { type: 'number', describe: 'keep the newest K checkpoints', defaultDescription: String(d.keepCheckpoints) })
       .option('resume', { describe: 'continue from the newest checkpoint in --logdir, or from the checkpoint file given' })
       .option('init-from', { type: 'string', describe: 'start from VoCo weights (.pt, .safetensors or .ckpt) instead of a fresh initialisation' })
-      .group(['ep', 'device-id', 'threads'], 'Device:')
+      .group(['ep', 'device-id', 'threads', 'crops-per-run'], 'Device:')
       .option('ep', { choices: EXECUTION_PROVIDERS, describe: 'ONNX Runtime execution provider', defaultDescription: d.ep })
-      .option('device-id', { type: 'number', describe: 'GPU index for cuda/webgpu', defaultDescription: String(d.deviceId) })
-      .option('threads', { type: 'number', describe: 'CPU threads of ONNX Runtime (0: its default)', defaultDescription: String(d.threads) }) as unknown as Argv<TrainArgs>,
+      .option('device-id', { type: 'number', describe: 'GPU index for cuda/webgpu (under mpirun: the rank\'s place on its machine)', defaultDescription: String(d.deviceId) })
+      .option('threads', { type: 'number', describe: 'CPU threads of ONNX Runtime (0: its default)', defaultDescription: String(d.threads) })
+      .option('crops-per-run', { type: 'number', describe: 'compute a step in pieces of this many crops (less memory, same numbers; 0: all crops in one run)', defaultDescription: String(d.cropsPerRun) })
+      .group(['distributed', 'digest-every'], 'Distributed (under mpirun, see docs/distributed.md):')
+      .option('distributed', { type: 'boolean', describe: 'use Open MPI even when no MPI launcher variables are set (under mpirun it is used anyway)' })
+      .option('digest-every', { type: 'number', describe: 'check every N steps that all ranks hold identical parameters (0: never)', defaultDescription: String(DEFAULT_DIGEST_EVERY) }) as unknown as Argv<TrainArgs>,
   handler: async (args) => {
     const resume = args.resume === true || args.resume === '' ? true : typeof args.resume === 'string' ? args.resume : undefined;
     const explicit: Partial<Record<keyof TrainConfig, unknown>> = {};
@@ -127,21 +139,41 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     }
     if (args.preset !== undefined && explicit.featureSize === undefined) explicit.featureSize = PRESET_FEATURE_SIZE[args.preset];
     const logdir = (explicit.logdir as string | undefined) ?? d.logdir;
-    const base = resume ? resumeCheckpoint(logdir, resume).meta.config : d;
-    const config = validateTrainConfig({ ...base, ...explicit, logdir } as TrainConfig);
-    const controller = new AbortController();
-    const onInterrupt = () => {
-      if (controller.signal.aborted) process.exit(130);
-      process.stderr.write('\nvoco: stopping after this step and writing a checkpoint (Ctrl-C again to quit at once)\n');
-      controller.abort();
-    };
-    process.on('SIGINT', onInterrupt);
-    process.on('SIGTERM', onInterrupt);
-    try {
-      await pretrain(config, { resume, signal: controller.signal });
-    } finally {
-      process.off('SIGINT', onInterrupt);
-      process.off('SIGTERM', onInterrupt);
+    const digestEvery = args['digest-every'];
+    if (digestEvery !== undefined && !(Number.isInteger(digestEvery) && digestEvery >= 0)) {
+      throw new TrainConfigError(`--digest-every must be a whole number >= 0, got ${digestEvery}`);
     }
+    // Outside mpirun this is a single process and nothing of MPI is loaded.
+    const comm = openCommunicator({ distributed: args.distributed });
+    await runRank(comm, async () => {
+      // Rank 0 alone reads the checkpoint (the other ranks may run where the logdir is not).
+      const base = resume ? broadcastJson(comm, comm.rank === 0 ? resumeCheckpoint(logdir, resume).meta.config : undefined)! : d;
+      const deviceId = explicit.deviceId ?? (comm.distributed ? comm.localRank : base.deviceId);
+      const config = validateTrainConfig({ ...base, ...explicit, logdir, deviceId } as TrainConfig);
+      await train(config, { resume, comm, digestEvery });
+    });
   },
 };
+
+/**
+ * Signals that stop a run after the current step with a checkpoint (a second one quits at once). mpirun kills the
+ * job on SIGINT and SIGTERM but passes SIGUSR2 on to every rank: `kill -USR2 <mpirun's pid>` stops a distributed
+ * run cleanly.
+ */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGUSR2'] as const;
+
+/** Runs `pretrain`, stopping on the first stop signal after the current step with a checkpoint, on the second at once. */
+async function train(config: TrainConfig, options: RunOptions): Promise<void> {
+  const controller = new AbortController();
+  const onInterrupt = () => {
+    if (controller.signal.aborted) process.exit(130);
+    if ((options.comm?.rank ?? 0) === 0) process.stderr.write('\nvoco: stopping after this step and writing a checkpoint (Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onInterrupt);
+  try {
+    await pretrain(config, { ...options, signal: controller.signal });
+  } finally {
+    for (const signal of STOP_SIGNALS) process.off(signal, onInterrupt);
+  }
+}

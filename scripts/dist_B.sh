@@ -5,7 +5,7 @@
 #
 # Settings (environment variables): RANKS (8), HOSTFILE (an Open MPI hostfile for several machines; RANKS is then
 # the total over all of them), EP (cuda), PRESET (B: feature size 48), ROI (64, upstream's crop side),
-# BATCH_SIZE (2, per rank), RESUME (true), LOGDIR (runs/logs_swin_B), MPIRUN_ARGS (more mpirun options, e.g.
+# BATCH_SIZE (2, per rank), RESUME (true: from the newest checkpoint, if any), LOGDIR (runs/logs_swin_B), MPIRUN_ARGS (more mpirun options, e.g.
 # --allow-run-as-root in a container).
 # Arguments go on to `voco train`. See docs/distributed.md.
 set -euo pipefail
@@ -16,7 +16,8 @@ preset=${PRESET:-B}
 batch_size=${BATCH_SIZE:-2}
 logdir=${LOGDIR:-runs/logs_swin_$preset}
 resume=()
-[ "${RESUME:-true}" = true ] && resume=(--resume)
+# Resume only where there is a checkpoint: the first run of a fresh log folder starts afresh.
+if [ "${RESUME:-true}" = true ] && compgen -G "$logdir/checkpoints/*.ckpt" >/dev/null; then resume=(--resume); fi
 hostfile=()
 [ -n "${HOSTFILE:-}" ] && hostfile=(--hostfile "$HOSTFILE")
 

@@ -4,6 +4,7 @@ import { sampleVoco, type VocoSampleArrays } from '../voco/sample';
 import { vocoBatchShapes } from '../voco/batch';
 import type { Volume } from '../volume';
 import { DataCursor, EpochSchedule, mixSeed } from './schedule';
+import { RankShare, shareOffset } from './share';
 
 export type FetchResult = { readonly ok: true; readonly volume: Volume } | { readonly ok: false; readonly reason: string };
 
@@ -25,6 +26,8 @@ export interface BatchPlan {
   readonly batchSize: number;
   readonly voco: VocoOptions;
   readonly onBadFile: 'skip' | 'fail';
+  /** This process's part of each global batch (one process: the whole batch). */
+  readonly share: RankShare;
 }
 
 /** A bad file under `onBadFile: 'fail'`, or a dataset whose files are all bad. */
@@ -36,10 +39,11 @@ export class BatchFailure {
 }
 
 /**
- * Builds the batch of one step. Everything random comes from (seed, step, slot), and which volume fills a slot
- * depends only on the cursor and on which files are bad, so the batch does not depend on which worker builds it
- * or when. Slot i takes entry i after the cursor; a bad entry is replaced by the next entries after the batch's
- * own (so a replacement may also appear in the following batch, with different random crops).
+ * Builds this process's batch of one step. Everything random comes from (seed, step, position of the slot in the
+ * global batch), and which volume fills a slot depends only on the cursor and on which files are bad, so the batch
+ * does not depend on which worker builds it or when, nor on how the global batch is split over ranks. Slot i of
+ * rank r takes entry `r + i * ranks` after the cursor; a bad entry is replaced by the rank's share of the entries
+ * after the global batch (so a replacement may also appear in the following batch, with different random crops).
  */
 export class BatchBuilder {
   private readonly schedule: EpochSchedule;
@@ -55,7 +59,8 @@ export class BatchBuilder {
   }
 
   async build(cursor: DataCursor): Promise<BuiltBatch | BatchFailure> {
-    const { batchSize, voco } = this.plan;
+    const { batchSize, voco, share } = this.plan;
+    const globalBatch = batchSize * share.size;
     const shapes = vocoBatchShapes(batchSize, voco);
     const batch = {
       images: new Float32Array(shapes.images.reduce((a, b) => a * b)),
@@ -67,14 +72,15 @@ export class BatchBuilder {
       return array.subarray(slot * n, (slot + 1) * n);
     };
     const skipped: SkippedFile[] = [];
-    let spare = batchSize;
+    let spare = 0;
     for (let slot = 0; slot < batchSize; slot++) {
-      for (let offset = slot; ; offset = spare++) {
+      const position = shareOffset(share, slot);
+      for (let offset = position; ; offset = globalBatch + shareOffset(share, spare++)) {
         const source = this.schedule.sourceAt(cursor, offset);
         const fetched = await this.fetchOnce(source);
         if (fetched.ok) {
           const out = { images: slotOf(batch.images, slot), crops: slotOf(batch.crops, slot), labels: slotOf(batch.labels, slot) };
-          sampleVoco(fetched.volume, new Rng(mixSeed(this.plan.seed, cursor.step, slot)), voco, out);
+          sampleVoco(fetched.volume, new Rng(mixSeed(this.plan.seed, cursor.step, position)), voco, out);
           break;
         }
         const path = this.plan.paths[source];

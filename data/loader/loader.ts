@@ -10,6 +10,7 @@ import { BatchFailure } from './batch-builder';
 import { BadSourceFileError, CursorMismatchError, LoaderClosedError, LoaderWorkerCrashError, NoUsableFileError } from './errors';
 import type { BuildReply, BuildRequest, TaskConfig } from './protocol';
 import { DataCursor, EpochSchedule, START_CURSOR } from './schedule';
+import { checkShare, RankShare, WHOLE_BATCH } from './share';
 import { startWorker } from './thread';
 import { createTaskBuilder } from './volume-task';
 
@@ -28,8 +29,13 @@ export interface BatchLoaderOptions {
   readonly cacheDtype?: CacheDtype;
   readonly cacheCompression?: CacheCompression;
   readonly seed: number;
-  /** Volumes per batch (b). */
+  /** Volumes per batch (b): per rank in a data-parallel run. */
   readonly batchSize: number;
+  /**
+   * Data-parallel: this rank's part of each global batch of `batchSize * size` entries (see share.ts). The cursor
+   * stays global, so a run resumes at the same place in the data with any number of ranks. Default: one process.
+   */
+  readonly share?: RankShare;
   /** Random crops per volume (sw). */
   readonly swBatchSize: number;
   /** Other VoCo sampling options (crop size, grid, augmentation); default upstream's. */
@@ -75,6 +81,8 @@ export function createBatchLoader(options: BatchLoaderOptions): BatchLoader {
   if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`workers must be a whole number >= 0, got ${workers}`);
   if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new RangeError(`batchSize must be a whole number >= 1, got ${options.batchSize}`);
   if (options.sources.length === 0) throw new NoUsableFileError('the dataset lists no source file');
+  const share = options.share ?? WHOLE_BATCH;
+  checkShare(share);
   const voco = vocoOptions({ ...options.voco, swBatchSize: options.swBatchSize });
   const config: TaskConfig = {
     plan: {
@@ -84,6 +92,7 @@ export function createBatchLoader(options: BatchLoaderOptions): BatchLoader {
       batchSize: options.batchSize,
       voco,
       onBadFile: options.onBadFile ?? 'skip',
+      share,
     },
     preprocessing: options.sources.map((s) => s.preprocessing),
     cache: options.cacheDir === undefined ? undefined : { dir: options.cacheDir, dtype: options.cacheDtype, compression: options.cacheCompression },
@@ -95,7 +104,7 @@ export function createBatchLoader(options: BatchLoaderOptions): BatchLoader {
       `data cursor (epoch ${start.epoch}, index ${start.index}) does not fit a dataset of ${schedule.epochLength} entries per epoch`,
     );
   }
-  const stream = new CursorStream(schedule, start, options.batchSize);
+  const stream = new CursorStream(schedule, start, options.batchSize * share.size);
   const report = new BadFileReport(options.onWarning ?? ((line) => process.stderr.write(`voco: warning: ${line}\n`)));
   const prefetch = options.prefetch ?? Math.max(1, 2 * workers);
   if (!Number.isInteger(prefetch) || prefetch < 1) throw new RangeError(`prefetch must be a whole number >= 1, got ${prefetch}`);
@@ -103,13 +112,13 @@ export function createBatchLoader(options: BatchLoaderOptions): BatchLoader {
   return workers === 0 ? new InlineLoader(config, stream, report, dims) : new WorkerLoader(config, stream, report, dims, workers, prefetch);
 }
 
-/** The cursor of every step: step k starts k * batchSize entries after the start (bad files do not shift it). */
+/** The cursor of every step: step k starts k * (global batch) entries after the start (bad files do not shift it). */
 class CursorStream {
   readonly firstStep: number;
   private last: DataCursor;
   private readonly byStep = new Map<number, DataCursor>();
 
-  constructor(private readonly schedule: EpochSchedule, start: DataCursor, private readonly batchSize: number) {
+  constructor(private readonly schedule: EpochSchedule, start: DataCursor, private readonly globalBatch: number) {
     this.firstStep = start.step;
     this.last = start;
     this.byStep.set(start.step, start);
@@ -118,7 +127,7 @@ class CursorStream {
   /** The cursor at the start of `step`; steps must be asked for in order, and each is forgotten once `after` ran. */
   at(step: number): DataCursor {
     while (this.last.step < step) {
-      this.last = this.schedule.advance(this.last, this.batchSize);
+      this.last = this.schedule.advance(this.last, this.globalBatch);
       this.byStep.set(this.last.step, this.last);
     }
     return this.byStep.get(step)!;

@@ -19,6 +19,7 @@ export interface DataParallelOptions extends GradientSyncOptions {
 export class DataParallel {
   private readonly sync: GradientSync;
   private readonly digestEvery: number;
+  private syncSeconds = 0;
 
   constructor(readonly comm: Communicator, options: DataParallelOptions = {}) {
     this.sync = new GradientSync(comm, options);
@@ -44,9 +45,16 @@ export class DataParallel {
   /** A gradient hook that averages the gradients over the ranks, then runs `then` (clipping, non-finite skip). */
   gradientHook(then?: GradientHook): GradientHook {
     return (gradients: Gradients) => {
+      const started = performance.now();
       this.sync.average(gradients.values());
+      this.syncSeconds = (performance.now() - started) / 1000;
       return then?.(gradients);
     };
+  }
+
+  /** Seconds the last gradient averaging took (waiting for the slowest rank included); 0 for a single process. */
+  get lastSyncSeconds(): number {
+    return this.syncSeconds;
   }
 
   /** After optimizer step `step` (1-based count): every `digestEvery` steps, throws if the ranks diverged. */

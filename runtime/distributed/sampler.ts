@@ -10,12 +10,9 @@
  * the same place in the data; together the ranks read exactly what one process with batch `localBatch * world` reads.
  */
 import { DataCursor, EpochSchedule } from '../../data/loader/schedule';
+import { checkShare, RankShare, shareOffset } from '../../data/loader/share';
 
-export interface RankShare {
-  readonly rank: number;
-  /** Number of ranks. */
-  readonly size: number;
-}
+export type { RankShare } from '../../data/loader/share';
 
 export interface SamplerEpoch {
   readonly epoch: number;
@@ -54,7 +51,7 @@ export function globalBatchSize(localBatch: number, share: RankShare): number {
 export function rankOffsets(localBatch: number, share: RankShare): number[] {
   checkShare(share);
   if (!Number.isInteger(localBatch) || localBatch < 1) throw new RangeError(`batch size must be a whole number >= 1, got ${localBatch}`);
-  return Array.from({ length: localBatch }, (_, slot) => share.rank + slot * share.size);
+  return Array.from({ length: localBatch }, (_, slot) => shareOffset(share, slot));
 }
 
 export interface RankBatch {
@@ -74,10 +71,4 @@ export function rankBatch(schedule: EpochSchedule, cursor: DataCursor, localBatc
     offsets,
     next: schedule.advance(cursor, globalBatchSize(localBatch, share)),
   };
-}
-
-function checkShare(share: RankShare): void {
-  if (!(Number.isInteger(share.size) && share.size >= 1 && Number.isInteger(share.rank) && share.rank >= 0 && share.rank < share.size)) {
-    throw new RangeError(`rank ${share.rank} of ${share.size} is not a valid rank`);
-  }
 }

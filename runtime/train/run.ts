@@ -1,12 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../../common/rng';
-import { createBatchLoader } from '../../data/loader/loader';
+import { Batch, createBatchLoader } from '../../data/loader/loader';
 import { DataCursor, mixSeed } from '../../data/loader/schedule';
+import { RankShare } from '../../data/loader/share';
 import { size } from '../../graph/core/shape';
 import { EMA_PREFIX, VocoGraph, buildVocoGraph, resolveVocoOptions } from '../../graph/models/voco';
 import { ENCODER_MODEL, writeVocoArtifacts } from '../../graph/models/voco-artifacts';
 import { exportVocoStateDict, importVocoWeights } from '../../graph/models/voco-weights';
+import { broadcastJson, Communicator, SingleProcess } from '../distributed/communicator';
+import { DataParallel } from '../distributed/data-parallel';
 import { exportForwardModel } from '../export';
 import { gradientPolicy } from '../gradient-hooks';
 import { lossPlotSvg } from '../observe/loss-plot';
@@ -17,7 +20,7 @@ import { Trainer, loadArtifacts } from '../trainer';
 import { writeSafetensors } from '../weights/safetensors';
 import { NamedTensor, TensorMap } from '../weights/tensor-map';
 import { Checkpoint, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
-import { TrainConfig, TrainConfigError, modelKey, optimizerConfig } from './config';
+import { DEFAULT_CROPS_PER_RUN, TrainConfig, TrainConfigError, artifactsKey, modelKey, optimizerConfig } from './config';
 import { resolveSources } from './data-sources';
 import { keepMask } from './masks';
 import { learningRate } from './schedule';
@@ -29,6 +32,14 @@ export class TrainingDivergedError extends UserError {}
 export interface RunState {
   readonly config: TrainConfig;
   /** Optimizer steps taken (skipped steps excluded): the bias-correction count. */
+  readonly optimizerSteps: number;
+  readonly cursor: DataCursor;
+  readonly skippedSteps: number;
+}
+
+/** Where a resumed run continues: what every rank needs of the checkpoint besides its tensors. */
+interface ResumePoint {
+  readonly step: number;
   readonly optimizerSteps: number;
   readonly cursor: DataCursor;
   readonly skippedSteps: number;
@@ -52,6 +63,10 @@ export interface RunOptions {
   readonly log?: (line: string) => void;
   /** Show the progress line (default true). */
   readonly progress?: boolean;
+  /** The ranks of a data-parallel run (default: this process alone); see docs/distributed.md. */
+  readonly comm?: Communicator;
+  /** Data-parallel: compare the ranks' parameter digests every N steps (default 100; 0: never). */
+  readonly digestEvery?: number;
 }
 
 export const PARAMETERS_GROUP = 'parameters';
@@ -68,17 +83,43 @@ export function resumeCheckpoint(logdir: string, resume: string | true): Checkpo
 }
 
 /**
+ * The inputs of one training step: this rank's batch and the dropout masks. Masks are drawn from (seed, step, mask)
+ * and, with several ranks, the rank, so that ranks drop different features as DistributedDataParallel replicas do.
+ */
+export function stepFeeds(vg: VocoGraph, batch: Pick<Batch, 'images' | 'crops' | 'labels'>, seed: number, step: number, share: RankShare): Record<string, Float32Array> {
+  const feeds: Record<string, Float32Array> = { images: batch.images, crops: batch.crops, labels: batch.labels };
+  vg.inputs.masks.forEach((m, i) => {
+    const parts = share.size > 1 ? [seed, step, i, share.rank] : [seed, step, i];
+    feeds[m.tensor.name] = keepMask(new Rng(mixSeed(...parts)), size(m.tensor.shape), m.p);
+  });
+  return feeds;
+}
+
+/**
  * Upstream's voco_train.py on our artifacts: each step draws a batch and the dropout masks, runs the training
  * graph (EMA teacher update, forward, loss, gradients), skips the step when the gradients are not finite, clips
  * their global norm if asked, runs the optimizer graph, and adopts the EMA teacher. Checkpoints every N steps and
  * at the end; the encoder and the upstream state dict are exported when the run completes.
+ *
+ * With `options.comm` of several ranks the run is data-parallel (docs/distributed.md): every rank starts from rank
+ * 0's values, reads its share of each global batch, and averages the gradients before clipping and the non-finite
+ * check, so all ranks take the same decisions and keep identical parameters. Only rank 0 reads the checkpoint it
+ * resumes from and writes logs, metrics, checkpoints and exports.
  */
 export async function pretrain(config: TrainConfig, options: RunOptions = {}): Promise<RunSummary> {
-  const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
-  const resumed = options.resume ? resumeCheckpoint(config.logdir, options.resume) : undefined;
+  const comm = options.comm ?? new SingleProcess();
+  const dp = new DataParallel(comm, { digestEvery: options.digestEvery });
+  const root = dp.isRoot;
+  const share: RankShare = { rank: comm.rank, size: comm.size };
+  const print = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const log = root ? print : () => undefined;
+  // Bad files are seen by the rank that reads them: every rank reports its own.
+  const warn = (line: string) => print(comm.size > 1 ? `warning: rank ${comm.rank}: ${line}` : `warning: ${line}`);
+  const resumed = root && options.resume ? resumeCheckpoint(config.logdir, options.resume) : undefined;
   if (resumed && modelKey(resumed.meta.config) !== modelKey(config)) {
     throw new TrainConfigError(`--resume: the checkpoint was trained with other model or optimizer options than this run's`);
   }
+  const resumeAt = options.resume ? broadcastJson<ResumePoint | undefined>(comm, resumed && resumePoint(resumed)) : undefined;
   fs.mkdirSync(config.logdir, { recursive: true });
   const vocoOptions = resolveVocoOptions({
     featureSize: config.featureSize,
@@ -89,46 +130,55 @@ export async function pretrain(config: TrainConfig, options: RunOptions = {}): P
     featureDropout: config.featureDropout,
   });
   const vg = buildVocoGraph(vocoOptions, 'train');
-  const artifactsDir = ensureArtifacts(config, vg, log);
+  const { artifactsDir, sources } = inTurnPerFileSystem(comm, () => ({
+    artifactsDir: ensureArtifacts(config, vg, log),
+    sources: resolveSources(config.data, config.cacheDir, config.phantomCount, log),
+  }));
   const trainer = await loadArtifacts(artifactsDir, { provider: config.ep, deviceId: config.deviceId, threads: config.threads || undefined, seed: config.seed });
+  const parameterValues = () => trainer.parameters.names().map((n) => trainer.parameters.get(n));
 
-  let startStep = 0;
-  let skippedSteps = 0;
-  if (resumed) {
-    restoreStores(trainer, resumed);
-    trainer.stepCount = resumed.meta.optimizerSteps;
-    startStep = resumed.step;
-    skippedSteps = resumed.meta.skippedSteps;
-    log(`resuming from step ${startStep} (${resumed.meta.optimizerSteps} optimizer steps)`);
-  } else if (config.initFrom) {
+  if (resumed) restoreStores(trainer, resumed);
+  else if (config.initFrom && root) {
     for (const [name, values] of importVocoWeights(config.initFrom, vg)) trainer.parameters.set(name, values);
     log(`initialised from ${config.initFrom}`);
   }
+  if (comm.size > 1) {
+    dp.syncInitialState([...parameterValues(), ...trainer.optimizerState.snapshot().values()]);
+    log(`data-parallel over ${comm.size} ranks: batch ${config.batchSize} per rank, ${config.batchSize * comm.size} volumes per step`);
+  }
+  const startStep = resumeAt?.step ?? 0;
+  let skippedSteps = resumeAt?.skippedSteps ?? 0;
+  if (resumeAt) {
+    trainer.stepCount = resumeAt.optimizerSteps;
+    log(`resuming from step ${startStep} (${resumeAt.optimizerSteps} optimizer steps)`);
+  }
 
-  const metrics = new MetricsLog(config.logdir);
-  if (resumed) dropRecordsAfter(metrics, startStep);
+  const metrics = root ? new MetricsLog(config.logdir) : undefined;
+  if (metrics && resumeAt) dropRecordsAfter(metrics, startStep);
   const loader = createBatchLoader({
-    sources: resolveSources(config.data, config.cacheDir, config.phantomCount, log),
+    sources,
     cacheDir: path.join(config.cacheDir, 'volumes'),
     seed: config.seed,
     batchSize: config.batchSize,
+    share,
     swBatchSize: config.swBatchSize,
     voco: { roi: config.roi },
     workers: config.workers,
-    startCursor: resumed?.meta.cursor,
+    startCursor: resumeAt?.cursor,
     onBadFile: config.onBadFile,
-    onWarning: (line) => log(`warning: ${line}`),
+    onWarning: warn,
   });
-  const tensorboard = new TensorBoardWriter(config.logdir);
-  const cropsPerStep = config.batchSize * (config.swBatchSize + vocoOptions.baseCrops);
-  const progress = options.progress === false ? undefined : new TrainingProgress(config.maxSteps, cropsPerStep, startStep);
+  const tensorboard = root ? new TensorBoardWriter(config.logdir) : undefined;
+  const cropsPerStep = comm.size * config.batchSize * (config.swBatchSize + vocoOptions.baseCrops);
+  const progress = options.progress === false || !root ? undefined : new TrainingProgress(config.maxSteps, cropsPerStep, startStep);
   const schedule = { kind: config.lrSchedule, baseLr: config.lr, warmupSteps: config.warmupSteps, totalSteps: config.maxSteps };
 
-  let cursor = resumed?.meta.cursor;
+  let cursor = resumeAt?.cursor;
   let step = startStep;
   let consecutiveBad = 0;
   let lastCheckpoint = '';
   const save = () => {
+    if (!root) return;
     lastCheckpoint = saveCheckpoint<RunState>(
       checkpointDir(config.logdir),
       {
@@ -141,29 +191,29 @@ export async function pretrain(config: TrainConfig, options: RunOptions = {}): P
       },
       config.keepCheckpoints,
     );
-    fs.writeFileSync(path.join(config.logdir, 'loss.svg'), lossPlot(metrics, config.logdir));
-    tensorboard.flush();
+    fs.writeFileSync(path.join(config.logdir, 'loss.svg'), lossPlot(metrics!, config.logdir));
+    tensorboard!.flush();
   };
 
   try {
-    while (step < config.maxSteps && !options.signal?.aborted) {
+    // Stopping is decided together: a rank that left the loop alone would leave the others waiting for it.
+    while (step < config.maxSteps && !dp.anyRank(options.signal?.aborted ?? false)) {
       const started = Date.now();
       const batch = await loader.next();
       const dataWait = (Date.now() - started) / 1000;
-      const feeds: Record<string, Float32Array> = { images: batch.images, crops: batch.crops, labels: batch.labels };
-      vg.inputs.masks.forEach((m, i) => {
-        feeds[m.tensor.name] = keepMask(new Rng(mixSeed(config.seed, step, i)), size(m.tensor.shape), m.p);
-      });
+      const feeds = stepFeeds(vg, batch, config.seed, step, share);
       const lr = learningRate(schedule, step);
       let gradNorm: number | undefined;
       const policy = gradientPolicy({ maxNorm: config.gradClip ? config.maxGradNorm : undefined, onNorm: (n) => (gradNorm = n) });
-      const result = await trainer.step(feeds, { lr, gradientHook: policy });
+      const result = await trainer.step(feeds, { lr, gradientHook: dp.gradientHook(policy) });
+      // The mean over ranks, before the decision below, so that every rank decides alike.
+      const [loss, intra, inter, reg] = dp.mean([result.loss, ...['intra', 'inter', 'reg'].map((k) => Number(result.extras[`loss.${k}`].data[0]))]);
       step++;
       cursor = batch.cursor;
-      if (result.skipped || !Number.isFinite(result.loss)) {
+      if (result.skipped || !Number.isFinite(loss)) {
         skippedSteps++;
         consecutiveBad++;
-        log(`warning: step ${step}: loss ${result.loss} or its gradients are not finite; step skipped (${consecutiveBad} in a row)`);
+        log(`warning: step ${step}: loss ${loss} or its gradients are not finite; step skipped (${consecutiveBad} in a row)`);
         if (consecutiveBad >= config.maxBadSteps) {
           throw new TrainingDivergedError(
             `${consecutiveBad} steps in a row had a non-finite loss or gradient (last at step ${step}); stopping. ` +
@@ -176,24 +226,32 @@ export async function pretrain(config: TrainConfig, options: RunOptions = {}): P
       for (const [name, value] of Object.entries(result.extras)) {
         if (name.startsWith(EMA_PREFIX)) trainer.parameters.set(name.slice(EMA_PREFIX.length), value.data as Float32Array);
       }
-      const parts = Object.fromEntries(['intra', 'inter', 'reg'].map((k) => [k, Number(result.extras[`loss.${k}`].data[0])]));
+      dp.afterStep(step, parameterValues());
+      const parts = { intra, inter, reg };
       const seconds = (Date.now() - started) / 1000;
-      metrics.append({ step, loss: result.loss, 'loss.intra': parts.intra, 'loss.inter': parts.inter, 'loss.reg': parts.reg, lr, ...(gradNorm === undefined ? {} : { grad_norm: gradNorm }), seconds, data_wait: dataWait });
-      tensorboard.scalars(step, { loss: result.loss, 'loss/intra': parts.intra, 'loss/inter': parts.inter, 'loss/reg': parts.reg, lr, 'time/step_seconds': seconds, 'time/data_wait_seconds': dataWait });
-      progress?.update({ step, loss: result.loss, parts, lr });
+      const record: Record<string, number> = { step, loss, 'loss.intra': intra, 'loss.inter': inter, 'loss.reg': reg, lr };
+      if (gradNorm !== undefined) record.grad_norm = gradNorm;
+      Object.assign(record, { seconds, data_wait: dataWait });
+      const scalars: Record<string, number> = { loss, 'loss/intra': intra, 'loss/inter': inter, 'loss/reg': reg, lr, 'time/step_seconds': seconds, 'time/data_wait_seconds': dataWait };
+      // The gradient averaging's share of the step (waiting for the slowest rank included).
+      if (comm.size > 1) record.allreduce = scalars['time/allreduce_seconds'] = dp.lastSyncSeconds;
+      metrics?.append(record);
+      tensorboard?.scalars(step, scalars);
+      progress?.update({ step, loss, parts, lr });
       if (step % config.checkpointEvery === 0) save();
     }
     if (lastCheckpoint === '' || !lastCheckpoint.endsWith(`${String(step).padStart(8, '0')}.ckpt`)) save();
   } finally {
     progress?.stop();
     await loader.close();
-    tensorboard.close();
+    tensorboard?.close();
+    dp.dispose();
   }
 
   const interrupted = step < config.maxSteps;
   let encoder: string | undefined;
   let weights: string | undefined;
-  if (!interrupted) {
+  if (!interrupted && root) {
     encoder = path.join(config.logdir, 'encoder.onnx');
     exportForwardModel(trainer, ENCODER_MODEL, encoder);
     weights = path.join(config.logdir, 'voco_weights.safetensors');
@@ -209,14 +267,35 @@ export async function pretrain(config: TrainConfig, options: RunOptions = {}): P
   return summary;
 }
 
+function resumePoint(checkpoint: Checkpoint<RunState>): ResumePoint {
+  const { optimizerSteps, cursor, skippedSteps } = checkpoint.meta;
+  return { step: checkpoint.step, optimizerSteps, cursor, skippedSteps };
+}
+
+/**
+ * Runs `prepare` on rank 0, then on the first rank of every other machine, then on the remaining ranks, one group
+ * after the other. What it writes into shared folders (the artifacts, the phantom dataset) is then written once per
+ * file system and found ready by the ranks after, instead of being written by several ranks at once.
+ */
+function inTurnPerFileSystem<T>(comm: Communicator, prepare: () => T): T {
+  if (comm.size === 1) return prepare();
+  const turn = comm.rank === 0 ? 0 : comm.localRank === 0 ? 1 : 2;
+  let result: T | undefined;
+  for (let t = 0; t < 3; t++) {
+    if (t === turn) result = prepare();
+    comm.barrier();
+  }
+  return result!;
+}
+
 /** Writes the artifacts into `<logdir>/artifacts` unless they are there already for the same model options. */
 function ensureArtifacts(config: TrainConfig, vg: VocoGraph, log: (line: string) => void): string {
   const dir = path.join(config.logdir, 'artifacts');
   const keyFile = path.join(dir, ARTIFACTS_KEY_FILE);
-  const key = modelKey(config);
+  const key = artifactsKey(config);
   if (fs.existsSync(keyFile) && fs.readFileSync(keyFile, 'utf8') === key) return dir;
   log(`building the training graphs in ${dir}`);
-  writeVocoArtifacts(dir, vg.options, { optimizer: optimizerConfig(config), encoderBatch: 1 });
+  writeVocoArtifacts(dir, vg.options, { optimizer: optimizerConfig(config), encoderBatch: 1, cropsPerRun: config.cropsPerRun ?? DEFAULT_CROPS_PER_RUN });
   fs.writeFileSync(keyFile, key);
   return dir;
 }

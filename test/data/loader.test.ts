@@ -84,6 +84,22 @@ describe('createBatchLoader', () => {
     expect(() => createBatchLoader(base({ startCursor: { step: 9, epoch: 0, index: 4 } }))).toThrow(CursorMismatchError);
   });
 
+  it('splits each global batch over ranks: two ranks with batch 1 read, slot by slot, what one process with batch 2 reads', async () => {
+    const whole = await take(base({ workers: 0 }), 3);
+    const ranks = await Promise.all([0, 1].map((rank) => take(base({ workers: 0, batchSize: 1, share: { rank, size: 2 } }), 3)));
+    const slot = (array: Float32Array, i: number, of: number) => array.subarray((i * array.length) / of, ((i + 1) * array.length) / of);
+    for (let step = 0; step < 3; step++) {
+      for (const [rank, batches] of ranks.entries()) {
+        const part = batches[step];
+        expect(part.dims.images).toEqual([2, 1, 64, 64, 64]);
+        expect(part.cursor).toEqual(whole[step].cursor);
+        for (const key of ['images', 'crops', 'labels'] as const) expect([step, rank, key, same(part[key], slot(whole[step][key], rank, 2))]).toEqual([step, rank, key, true]);
+      }
+      expect(same(ranks[0][step].images, ranks[1][step].images)).toBe(false);
+    }
+    expect(() => createBatchLoader(base({ share: { rank: 2, size: 2 } }))).toThrow('rank 2 of 2 is not a valid rank');
+  });
+
   it('skips a bad file with one warning, counts it, and fills the batch from the next file', async () => {
     const warnings: string[] = [];
     const loader = createBatchLoader(base({ sources: [broken, ...sources], workers: 1, batchSize: 4, onWarning: (w) => warnings.push(w) }));
