@@ -7,7 +7,7 @@ import { RankShare } from '../../data/loader/share';
 import { size } from '../../graph/core/shape';
 import { EMA_PREFIX, VocoGraph, buildVocoGraph, resolveVocoOptions } from '../../graph/models/voco';
 import { ENCODER_MODEL, writeVocoArtifacts } from '../../graph/models/voco-artifacts';
-import { exportVocoStateDict, importVocoWeights } from '../../graph/models/voco-weights';
+import { exportVocoStateDict, importVocoWeightsForTraining } from '../../graph/models/voco-weights';
 import { broadcastJson, Communicator, SingleProcess } from '../distributed/communicator';
 import { DataParallel } from '../distributed/data-parallel';
 import { exportForwardModel } from '../export';
@@ -139,7 +139,9 @@ export async function pretrain(config: TrainConfig, options: RunOptions = {}): P
 
   if (resumed) restoreStores(trainer, resumed);
   else if (config.initFrom && root) {
-    for (const [name, values] of importVocoWeights(config.initFrom, vg)) trainer.parameters.set(name, values);
+    const { values, report } = importVocoWeightsForTraining(config.initFrom, vg);
+    if (report) log(`warning: --init-from ${config.initFrom}: ${report} (those stay freshly initialised)`);
+    for (const [name, v] of values) trainer.parameters.set(name, v);
     log(`initialised from ${config.initFrom}`);
   }
   if (comm.size > 1) {

@@ -7,6 +7,8 @@ import { MetricsLog } from '../../runtime/observe/metrics-log';
 import { listCheckpoints, loadCheckpoint } from '../../runtime/train/checkpoint';
 import { PARAMETERS_GROUP } from '../../runtime/train/run';
 import { loadArtifacts } from '../../runtime/trainer';
+import { readWeightsFile } from '../../runtime/weights/load-weights';
+import { toFloat32 } from '../../runtime/weights/tensor-map';
 
 // Real `voco train` processes on the smallest model the options allow (feature size 12, roi 32, one random
 // crop per volume), on built-in phantoms, one ORT thread each so that runs are deterministic and comparable.
@@ -105,6 +107,20 @@ describe('voco train (real processes)', () => {
     });
     expect(Math.sqrt(diff / norm)).toBeLessThan(1e-5);
     await trainer.release();
+  });
+
+  const fp16 = path.resolve(ROOT, '../shared/reference/checkpoints/backbone_fp16.pt');
+  (fs.existsSync(fp16) ? test : test.skip)('--init-from a backbone-only .pt: backbone taken from the file, heads fresh, with a warning', async () => {
+    const logdir = path.join(work, 'init-from');
+    // The warm-up makes step 0's learning rate 0, so the checkpoint after it holds the imported values unchanged.
+    const run = await finish(train(logdir, ['--max-steps', '1', '--warmup-steps', '5', '--init-from', fp16]));
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/warning: --init-from .*Missing key\(s\) in state_dict: .*student\./);
+    const params = loadCheckpoint(listCheckpoints(path.join(logdir, 'checkpoints')).pop()!.file).groups.get(PARAMETERS_GROUP)!;
+    const file = readWeightsFile(fp16);
+    const key = 'backbone.swinViT.patch_embed.proj.weight';
+    const expected = toFloat32(file.get('swinViT.patch_embed.proj.weight')!).data;
+    expect(Array.from(params.get(key)!.data as Float32Array)).toEqual(Array.from(expected));
   });
 
   test('bad options give one clear line and exit code 2', async () => {
