@@ -20,7 +20,7 @@ import {
 } from '../../graph/nn';
 import { cpuSession, runSession } from '../helpers/ort';
 import { product, reference } from './conv-reference';
-import { moduleGradcheck } from './nn-gradcheck';
+import { gradcheck } from '../helpers/gradcheck';
 
 const numbers = (data: ConstantData): number[] => Array.from(data as Float64Array);
 const normals = (rng: Rng, count: number): number[] => Array.from({ length: count }, () => rng.normal());
@@ -232,24 +232,24 @@ describe('forward values equal plain JS references', () => {
 
 describe('module gradients match finite differences', () => {
   test('linear over a rank-3 input, with and without bias (float64)', async () => {
-    const r = await moduleGradcheck([{ shape: [2, 3, 4] }], (x) => linear(x, { inFeatures: 4, outFeatures: 5 }));
-    expect(r.checked).toEqual(['x0', 'weight', 'bias']);
-    await moduleGradcheck([{ shape: [3, 4] }], (x) => linear(x, { inFeatures: 4, outFeatures: 2, bias: false }));
+    const r = await gradcheck([{ shape: [2, 3, 4] }], (x) => linear(x, { inFeatures: 4, outFeatures: 5 }));
+    expect(r.tensors).toEqual(['x0', 'weight', 'bias']);
+    await gradcheck([{ shape: [3, 4] }], (x) => linear(x, { inFeatures: 4, outFeatures: 2, bias: false }));
   });
   test('layerNorm, affine over one and two axes, plain over two (float64)', async () => {
-    await moduleGradcheck([{ shape: [2, 3, 5] }], (x) => layerNorm(x, { normalizedShape: 5 }));
-    await moduleGradcheck([{ shape: [2, 3, 4] }], (x) => layerNorm(x, { normalizedShape: [3, 4], eps: 1e-3 }));
-    await moduleGradcheck([{ shape: [2, 3, 4] }], (x) => layerNorm(x, { normalizedShape: [3, 4], elementwiseAffine: false }));
+    await gradcheck([{ shape: [2, 3, 5] }], (x) => layerNorm(x, { normalizedShape: 5 }));
+    await gradcheck([{ shape: [2, 3, 4] }], (x) => layerNorm(x, { normalizedShape: [3, 4], eps: 1e-3 }));
+    await gradcheck([{ shape: [2, 3, 4] }], (x) => layerNorm(x, { normalizedShape: [3, 4], elementwiseAffine: false }));
   });
   test('instanceNorm3d (with affine) and batchNorm1dBatchStats (float64)', async () => {
-    await moduleGradcheck([{ shape: [2, 3, 3, 2, 2] }], (x) => instanceNorm3d(x, { affine: true }));
-    await moduleGradcheck([{ shape: [6, 4] }], (x) => batchNorm1dBatchStats(x));
-    await moduleGradcheck([{ shape: [3, 2, 4] }], (x) => batchNorm1dBatchStats(x));
+    await gradcheck([{ shape: [2, 3, 3, 2, 2] }], (x) => instanceNorm3d(x, { affine: true }));
+    await gradcheck([{ shape: [6, 4] }], (x) => batchNorm1dBatchStats(x));
+    await gradcheck([{ shape: [3, 2, 4] }], (x) => batchNorm1dBatchStats(x));
   });
   test('dropout and dropPath with fed masks (float64)', async () => {
     const rowMask = { shape: [2, 1], values: [0, 1], constant: true };
-    await moduleGradcheck([{ shape: [2, 5] }, rowMask], (x, m) => dropout(x, m, 0.2));
-    await moduleGradcheck([{ shape: [2, 3, 2] }, { shape: [2, 1, 1], values: [1, 0], constant: true }], (x, m) => dropPath(x, m, 0.5));
+    await gradcheck([{ shape: [2, 5] }, rowMask], (x, m) => dropout(x, m, 0.2));
+    await gradcheck([{ shape: [2, 3, 2] }, { shape: [2, 1, 1], values: [1, 0], constant: true }], (x, m) => dropPath(x, m, 0.5));
   });
   // ONNX Runtime's CPU provider has no float64 Conv, ConvTranspose or Erf. In float32 with eps 1e-2 on O(1) values:
   // convolutions are linear in each operand, so the central difference is exact up to the loss's rounding
@@ -257,12 +257,12 @@ describe('module gradients match finite differences', () => {
   // truncation error is eps^2/6 * f''' ~ 2e-5 relative. A wrong rule errs by O(1), far above rtol 2e-2.
   test('conv3d (kernel 3 pad 1; kernel 2 stride 2 without bias) and convTranspose3d (float32)', async () => {
     const float32 = { dtype: 'float32', samples: 8 } as const;
-    await moduleGradcheck([{ shape: [2, 2, 4, 4, 3] }], (x) => conv3d(x, { inChannels: 2, outChannels: 3, kernelSize: 3, padding: 1 }), float32);
-    await moduleGradcheck([{ shape: [1, 2, 4, 4, 2] }], (x) => conv3d(x, { inChannels: 2, outChannels: 3, kernelSize: 2, stride: 2, bias: false }), float32);
-    await moduleGradcheck([{ shape: [1, 2, 3, 2, 2] }], (x) => convTranspose3d(x, { inChannels: 2, outChannels: 3, kernelSize: 2, stride: 2 }), float32);
+    await gradcheck([{ shape: [2, 2, 4, 4, 3] }], (x) => conv3d(x, { inChannels: 2, outChannels: 3, kernelSize: 3, padding: 1 }), float32);
+    await gradcheck([{ shape: [1, 2, 4, 4, 2] }], (x) => conv3d(x, { inChannels: 2, outChannels: 3, kernelSize: 2, stride: 2, bias: false }), float32);
+    await gradcheck([{ shape: [1, 2, 3, 2, 2] }], (x) => convTranspose3d(x, { inChannels: 2, outChannels: 3, kernelSize: 2, stride: 2 }), float32);
   });
   test('gelu (float32)', async () => {
-    await moduleGradcheck([{ shape: [24] }], (x) => gelu(x), { dtype: 'float32', samples: 24 });
+    await gradcheck([{ shape: [24] }], (x) => gelu(x), { dtype: 'float32', samples: 24 });
   });
 });
 
@@ -281,14 +281,14 @@ describe('a small 3D conv net', () => {
   // All parameters (at their PyTorch initial values) and the input are checked together, in float32 as the Convs
   // require. With a smooth activation the tolerances of the conv modules hold (eps 1e-2, rtol 2e-2).
   test('whole-graph gradients match finite differences (GELU: smooth)', async () => {
-    const r = await moduleGradcheck(input, net(gelu), { dtype: 'float32', samples: 10, seed: 3, initialised: true });
-    expect(r.checked).toEqual(names);
+    const r = await gradcheck(input, net(gelu), { dtype: 'float32', samples: 10, seed: 3, initialised: true });
+    expect(r.tensors).toEqual(names);
   });
   // With LeakyReLU a perturbation of eps moves some pre-activations across the kink (the chance grows with eps)
   // while the float32 loss's rounding grows as 1/eps: eps 1e-3 balances the two, leaving ~4% worst case here
   // (measured 3.6%), so rtol is 6e-2; the GELU net above shows the rules themselves agree to 2e-2.
   test('whole-graph gradients match finite differences (LeakyReLU, as in the UNETR blocks)', async () => {
-    const r = await moduleGradcheck(input, net((t) => leakyRelu(t)), { dtype: 'float32', samples: 10, seed: 3, initialised: true, eps: 1e-3, rtol: 6e-2 });
-    expect(r.checked).toEqual(names);
+    const r = await gradcheck(input, net((t) => leakyRelu(t)), { dtype: 'float32', samples: 10, seed: 3, initialised: true, eps: 1e-3, rtol: 6e-2 });
+    expect(r.tensors).toEqual(names);
   });
 });
