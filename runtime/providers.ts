@@ -36,20 +36,38 @@ export function isExecutionProvider(name: string): name is ExecutionProvider {
   return (EXECUTION_PROVIDERS as readonly string[]).includes(name);
 }
 
+/**
+ * On the CPU, tensors come straight from the system allocator: with ONNX Runtime's arena and memory pattern a
+ * tiny VoCo training step at roi 32 peaked at 6.8 GiB resident instead of 2.9, and was not faster (the arena keeps
+ * every size it ever served; the pattern plans one block for the whole step). Denormals are flushed to zero:
+ * softmax over the -100-masked shifted windows yields ~1e-44 probabilities, which cost x86 cores ~100x per
+ * operation (docs/performance.md, "VoCo training step").
+ */
+const CPU_OPTIONS: ort.InferenceSession.SessionOptions = {
+  enableCpuMemArena: false,
+  enableMemPattern: false,
+  extra: { session: { set_denormal_as_zero: '1' } },
+};
+
 /** Session options for `options.provider` (default `cpu`), all graph optimisations on. */
 export function sessionOptions(options: ProviderOptions = {}): ort.InferenceSession.SessionOptions {
   const provider = options.provider ?? 'cpu';
   const threads = options.threads !== undefined ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {};
   const ep: ort.InferenceSession.ExecutionProviderConfig =
     provider === 'cuda' ? { name: 'cuda', deviceId: options.deviceId ?? 0 } : provider === 'webgpu' ? { name: 'webgpu' } : { name: 'cpu' };
-  return { executionProviders: [ep], graphOptimizationLevel: 'all', ...threads };
+  return { executionProviders: [ep], graphOptimizationLevel: 'all', ...threads, ...(provider === 'cpu' ? CPU_OPTIONS : {}) };
 }
 
 /**
  * Opens `model` (a path, so external data beside it is found, or the bytes) on the requested provider. A provider
  * that is missing or fails to start is a ProviderUnavailableError naming the fix, never a silent CPU fallback.
  */
-export async function createSession(model: string | Uint8Array, options: ProviderOptions = {}): Promise<ort.InferenceSession> {
+export async function createSession(
+  model: string | Uint8Array,
+  options: ProviderOptions = {},
+  /** Session options on top of the provider's (e.g. `enableCpuMemArena: false`). */
+  overrides: ort.InferenceSession.SessionOptions = {},
+): Promise<ort.InferenceSession> {
   const provider = options.provider ?? 'cpu';
   if (!isExecutionProvider(provider)) {
     throw new ProviderUnavailableError(provider, `unknown; choose one of ${EXECUTION_PROVIDERS.join(', ')}`);
@@ -61,7 +79,7 @@ export async function createSession(model: string | Uint8Array, options: Provide
     throw new ProviderUnavailableError('cuda', `onnxruntime-node's CUDA provider libraries are not installed; ${FIX.cuda}`);
   }
   try {
-    const opts = sessionOptions(options);
+    const opts = { ...sessionOptions(options), ...overrides };
     return await (typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts));
   } catch (error) {
     if (provider === 'cpu') throw error;

@@ -15,6 +15,7 @@ import { LEARNING_RATE, STEP, gradientName, stateName } from '../graph/optim/opt
 import { readSafetensors } from './weights/safetensors';
 import { GradientArray, GradientHook } from './gradient-hooks';
 import { ProviderOptions, createSession } from './providers';
+import { PiecewiseStep } from './piecewise';
 import { TensorStore, TensorValueError, toOrtTensor } from './tensor-store';
 
 export type BatchValue = ort.Tensor | ConstantData;
@@ -24,6 +25,11 @@ export type Batch = Readonly<Record<string, BatchValue>>;
 export interface LoadOptions extends ProviderOptions {
   /** Seed of the generator that draws the initial parameter values (in manifest order). */
   readonly seed?: number;
+  /**
+   * Compute steps with the manifest's piece models when it has them (default true): the same numbers as the
+   * training model with memory for a few rows of activations; false runs the training model.
+   */
+  readonly piecewise?: boolean;
 }
 
 export interface StepOptions {
@@ -71,7 +77,8 @@ export class Trainer {
     readonly parameters: TensorStore,
     /** Optimizer moments by `<param>.<slot>`, zeros at first. */
     readonly optimizerState: TensorStore,
-    private readonly training: ort.InferenceSession,
+    /** The training model's session, or the step in pieces. */
+    private readonly training: ort.InferenceSession | PiecewiseStep,
     private readonly optimizer: ort.InferenceSession,
   ) {}
 
@@ -86,8 +93,9 @@ export class Trainer {
         optimizerState.declare(decl, zeros(p));
       }
     }
+    const pieces = options.piecewise !== false ? manifest.pieces : undefined;
     const [training, optimizer] = await Promise.all([
-      createSession(path.join(dir, manifest.models.training.file), options),
+      pieces ? PiecewiseStep.open(dir, pieces, options) : createSession(path.join(dir, manifest.models.training.file), options),
       createSession(path.join(dir, manifest.models.optimizer.file), options),
     ]);
     return new Trainer(dir, manifest, options, parameters, optimizerState, training, optimizer);
@@ -103,7 +111,7 @@ export class Trainer {
     this.steps = n;
   }
 
-  /** Training graph, gradient hook, optimizer graph. */
+  /** Training graph (or its pieces), gradient hook, optimizer graph. */
   async step(batch: Batch, options: StepOptions): Promise<StepResult> {
     const { loss, extras, gradients, raw } = await this.runTraining(batch);
     if (options.gradientHook?.(gradients) === 'skip') return { loss, extras, skipped: true, step: this.steps };
@@ -122,13 +130,13 @@ export class Trainer {
     return { loss, extras, skipped: false, step: this.steps };
   }
 
-  /** The training graph alone: loss, extras and the gradient of every trainable parameter. */
+  /** The training graph (or its pieces) alone: loss, extras and the gradient of every trainable parameter. */
   async computeGradients(batch: Batch): Promise<GradientResult> {
     const { loss, extras, gradients } = await this.runTraining(batch);
     return { loss, extras, gradients };
   }
 
-  /** The eval graph: loss and extras without gradients. */
+  /** The eval graph: loss and extras without gradients (one forward over all rows, also when steps run in pieces). */
   async evaluate(batch: Batch): Promise<Evaluation> {
     this.evalSession ??= createSession(path.join(this.dir, this.manifest.models.eval.file), this.options);
     const model = this.manifest.models.eval;
@@ -157,7 +165,14 @@ export class Trainer {
 
   private async runTraining(batch: Batch): Promise<GradientResult & { raw: ort.InferenceSession.OnnxValueMapType }> {
     const model = this.manifest.models.training;
-    const raw = await this.training.run(this.feeds(model, (io) => this.batchTensor(batch, io)));
+    let raw: ort.InferenceSession.OnnxValueMapType;
+    if (this.training instanceof PiecewiseStep) {
+      const inputs = new Map(model.inputs.map((io) => [io.name, io]));
+      const input = (name: string) => this.batchTensor(batch, inputs.get(name)!);
+      raw = await this.training.run((m, other) => this.feeds(m, other), input, this.manifest.extras);
+    } else {
+      raw = await this.training.run(this.feeds(model, (io) => this.batchTensor(batch, io)));
+    }
     const gradients = new Map<string, GradientArray>();
     for (const p of this.manifest.parameters) if (p.trainable) gradients.set(p.name, raw[gradientName(p.name)].data as GradientArray);
     return { ...this.lossAndExtras(raw), gradients, raw };

@@ -8,6 +8,7 @@ import { writeArtifacts, writeForwardModel } from '../onnx/artifacts';
 import { ArtifactManifest, writeManifest } from '../onnx/manifest';
 import { writeSafetensors } from '../../runtime/weights/safetensors';
 import { VocoOptions, buildEncoderGraph, buildVocoGraph } from './voco';
+import { stepRows, writeVocoPieces } from './voco-pieces';
 import { exportVocoStateDict } from './voco-weights';
 
 export const ENCODER_MODEL = 'encoder';
@@ -21,11 +22,18 @@ export interface VocoArtifactOptions {
   /** Seed of the initial weights; none written when undefined. */
   readonly seed?: number;
   readonly externalData?: ExternalDataOptions;
+  /**
+   * Also write the step as pieces (voco-pieces.ts) with the backbone on this many rows at a time (a divisor of the
+   * step's rows is used), for the runtime to use instead of the training model; 0, undefined or at least the
+   * step's rows: the training model alone.
+   */
+  readonly cropsPerRun?: number;
 }
 
 /**
  * Writes the VoCo training, eval and optimizer models, the encoder model (crops in; `hidden0..4` and `embedding`
- * out, parameters as inputs), the manifest, and optionally the initial weights, into `dir`.
+ * out, parameters as inputs), optionally the step in pieces, the manifest, and optionally the initial weights,
+ * into `dir`.
  */
 export function writeVocoArtifacts(dir: string, options: VocoOptions, artifact: VocoArtifactOptions): ArtifactManifest {
   const vg = buildVocoGraph(options, 'train');
@@ -47,7 +55,12 @@ export function writeVocoArtifacts(dir: string, options: VocoOptions, artifact: 
     outputs: encoder.outputs,
     externalData: artifact.externalData,
   });
-  const complete: ArtifactManifest = { ...manifest, models: { ...manifest.models, forward: { ...manifest.models.forward, [ENCODER_MODEL]: entry } } };
+  const pieces = artifact.cropsPerRun && artifact.cropsPerRun < stepRows(options) ? writeVocoPieces(dir, options, artifact.cropsPerRun, artifact.externalData) : undefined;
+  const complete: ArtifactManifest = {
+    ...manifest,
+    models: { ...manifest.models, forward: { ...manifest.models.forward, [ENCODER_MODEL]: entry } },
+    ...(pieces ? { pieces } : {}),
+  };
   writeManifest(dir, complete);
   if (artifact.seed !== undefined) {
     const values = initialValues(vg.graph, new Rng(artifact.seed));

@@ -11,6 +11,7 @@ import { mul } from '../ops/elementwise';
 import { reduceSum } from '../ops/reduce';
 import { reshape } from '../ops/shape';
 import { EMA_PREFIX, buildBackboneGraph, buildHeadsGraph, buildVocoGraph, embeddingWidth, resolveVocoOptions } from './voco';
+import { rowsPerPiece } from './voco-pieces';
 import { featureSizeOf, importVocoWeights, readWeightFile } from './voco-weights';
 
 /** A batch file that does not hold `images`, `crops` and `labels` laid out as VoCo expects. */
@@ -95,12 +96,6 @@ async function openSession(name: string, inputs: readonly Tensor[], outputs: rea
   };
 }
 
-/** The largest divisor of `n` not above `limit` (at least 1). */
-function chunkSize(n: number, limit: number): number {
-  for (let k = Math.max(1, Math.min(n, Math.floor(limit))); k > 1; k--) if (n % k === 0) return k;
-  return 1;
-}
-
 /**
  * The same numbers as one run of the training graph, computed in pieces so that memory stays a fraction of it:
  * the backbone runs forward on `cropsPerRun` crops at a time for the embeddings; the heads, loss and EMA run on all
@@ -127,7 +122,7 @@ export async function computeVocoGradients(
   const full = buildVocoGraph(o, 'train');
   const values = importVocoWeights(weightsFile, full, weights);
   const rows = batch.batchSize * (batch.swBatchSize + batch.baseCrops);
-  const k = chunkSize(rows, options.cropsPerRun ?? DEFAULT_CROPS_PER_RUN);
+  const k = rowsPerPiece(rows, options.cropsPerRun ?? DEFAULT_CROPS_PER_RUN);
   const width = embeddingWidth(o.featureSize);
 
   const net = buildBackboneGraph(o, k);

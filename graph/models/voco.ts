@@ -225,27 +225,34 @@ function headsAndLoss(embeddings: Tensor, labels: Tensor, o: VocoOptions, mode: 
   };
 }
 
-/** The backbone alone on `rows` crops, for running a step in pieces (see voco-grad.ts). */
+/** The backbone alone on `rows` crops, for running a step in pieces (see voco-grad.ts and voco-pieces.ts). */
 export interface BackboneGraph {
   readonly graph: Graph;
   readonly crops: Tensor;
   readonly embeddings: Tensor;
   readonly hidden: readonly Tensor[];
+  /** Drop-path keep masks [rows, 1, 1, 1, 1], named as in the whole graph (none when the rate is 0). */
+  readonly masks: readonly RandomMaskInput[];
 }
 
-export function buildBackboneGraph(options: Pick<VocoOptions, 'featureSize' | 'roi'>, rows: number): BackboneGraph {
+export function buildBackboneGraph(options: Pick<VocoOptions, 'featureSize' | 'roi'> & { readonly dropPathRate?: number }, rows: number): BackboneGraph {
   const g = new Graph();
   const crops = g.input('crops', 'float32', [rows, 1, options.roi, options.roi, options.roi]);
-  const net = backbone(crops, swinConfig({ featureSize: options.featureSize, dropPathRate: 0 }), []);
-  return { graph: g, crops, embeddings: net.embeddings, hidden: net.hidden };
+  const masks: RandomMaskInput[] = [];
+  const net = backbone(crops, swinConfig({ featureSize: options.featureSize, dropPathRate: options.dropPathRate ?? 0 }), masks);
+  return { graph: g, crops, embeddings: net.embeddings, hidden: net.hidden, masks };
 }
 
-/** Heads and loss on embeddings fed as an input [N, 24 * fs] (no feature dropout), for running a step in pieces. */
+/**
+ * Heads and loss on embeddings fed as an input [N, 24 * fs], for running a step in pieces. In `train` mode with
+ * feature dropout the keep mask `feature_dropout_mask` [N, 1] is an input, as in the whole graph.
+ */
 export interface HeadsGraph {
   readonly graph: Graph;
   readonly embeddings: Tensor;
   readonly labels: Tensor;
   readonly outputs: Readonly<Record<string, Tensor>>;
+  readonly masks: readonly RandomMaskInput[];
 }
 
 export function buildHeadsGraph(options: VocoOptions, mode: VocoMode = 'train'): HeadsGraph {
@@ -254,7 +261,8 @@ export function buildHeadsGraph(options: VocoOptions, mode: VocoMode = 'train'):
   const rows = o.batchSize * (o.swBatchSize + o.baseCrops);
   const embeddings = g.input('embeddings', 'float32', [rows, embeddingWidth(o.featureSize)]);
   const labels = g.input('labels', 'float32', [o.batchSize, o.swBatchSize, o.baseCrops]);
-  return { graph: g, embeddings, labels, outputs: headsAndLoss(embeddings, labels, { ...o, featureDropout: 0 }, mode, []) };
+  const masks: RandomMaskInput[] = [];
+  return { graph: g, embeddings, labels, outputs: headsAndLoss(embeddings, labels, o, mode, masks), masks };
 }
 
 /** The parameters under `prefix`, keyed by the rest of their names. */
@@ -271,7 +279,8 @@ export interface EncoderGraph {
 
 /** The backbone alone for downstream use: crops [batch, 1, roi, roi, roi] in, stage features and embedding out. */
 export function buildEncoderGraph(options: Pick<VocoOptions, 'featureSize' | 'roi'>, batch: number): EncoderGraph {
-  const net = buildBackboneGraph(options, batch);
+  // Inference: no drop path, whatever the training options say.
+  const net = buildBackboneGraph({ featureSize: options.featureSize, roi: options.roi }, batch);
   const outputs: Record<string, Tensor> = { ...Object.fromEntries(net.hidden.map((h, i) => [`hidden${i}`, h])), embedding: net.embeddings };
   return { graph: net.graph, crops: net.crops, outputs };
 }

@@ -59,7 +59,7 @@ export interface ArtifactSpec {
 
 export const LOSS_OUTPUT = 'loss';
 
-interface IoTensor {
+export interface IoTensor {
   readonly name: string;
   readonly tensor: Tensor;
   readonly role: IoRole;
@@ -147,7 +147,8 @@ export function writeForwardModel(file: string, spec: ForwardModelSpec): ModelEn
   return writeGraphModel(path.dirname(file), path.basename(file), inputs, outs, spec.externalData, weights);
 }
 
-function writeGraphModel(
+/** Writes one model over `inputs` (those no node reads are dropped) and `outputs`; returns its manifest entry. */
+export function writeGraphModel(
   dir: string,
   file: string,
   inputs: readonly IoTensor[],

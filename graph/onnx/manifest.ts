@@ -48,6 +48,40 @@ export interface ParameterEntry {
   readonly init: InitEntry;
 }
 
+/**
+ * A training step computed in pieces, so that memory holds one piece of the batch's rows at a time: the backbone
+ * runs forward on `cropsPerRun` rows at a time for the embeddings; the heads model takes every row's embeddings
+ * (batch statistics need them all) and gives the loss, the extras, the head gradients and the loss gradient with
+ * respect to the embeddings; the backward model then runs per piece (recomputing its forward) and the pieces'
+ * backbone gradients are summed. The training model's batch inputs stay the step's inputs.
+ */
+export interface PiecesEntry {
+  /** Rows per backbone run (a divisor of `rows`). */
+  readonly cropsPerRun: number;
+  /** Rows of a step: the batch inputs named in `rowSources` concatenated along their first axis. */
+  readonly rows: number;
+  readonly rowSources: readonly string[];
+  /**
+   * Input names of the piece models: `rowsInput` takes the piece's rows, `cotangent` (backward) the piece's rows of
+   * the embeddings gradient. Every other batch input [rows, ...] of a backbone model is the training model's input
+   * of the same name, cut to the piece's rows.
+   */
+  readonly rowsInput: string;
+  readonly cotangent: string;
+  /** The forward model's output and the heads model's input [rows, width]. */
+  readonly embeddings: string;
+  /** The heads model's output: the loss gradient with respect to `embeddings`. */
+  readonly embeddingsGradient: string;
+  readonly models: {
+    /** Backbone parameters and a piece's rows -> `embeddings` of the piece. */
+    readonly backboneForward: ModelEntry;
+    /** Backbone parameters, a piece's rows and its `cotangent` -> `<param>_grad` per backbone parameter. */
+    readonly backboneBackward: ModelEntry;
+    /** Head parameters and state, `embeddings` and the other batch inputs -> loss, extras, `<param>_grad`s, `embeddingsGradient`. */
+    readonly heads: ModelEntry;
+  };
+}
+
 export interface ArtifactManifest {
   readonly format: typeof MANIFEST_FORMAT;
   readonly version: typeof MANIFEST_VERSION;
@@ -64,6 +98,8 @@ export interface ArtifactManifest {
     /** Forward-only models by name (e.g. `encoder`), parameters as inputs. */
     readonly forward: Readonly<Record<string, ModelEntry>>;
   };
+  /** When present, the runtime computes a step in pieces instead of with the training model. */
+  readonly pieces?: PiecesEntry;
 }
 
 /** An artifact folder without a readable manifest, or one written by an incompatible version. */
@@ -93,6 +129,9 @@ export function readManifest(dir: string): ArtifactManifest {
   for (const key of ['training', 'eval', 'optimizer'] as const) {
     const model = parsed.models?.[key];
     if (!model || !fs.existsSync(path.join(dir, model.file))) throw new ManifestError(file, `the ${key} model is missing`);
+  }
+  for (const [key, model] of Object.entries(parsed.pieces?.models ?? {})) {
+    if (!fs.existsSync(path.join(dir, model.file))) throw new ManifestError(file, `the ${key} piece model is missing`);
   }
   return parsed as ArtifactManifest;
 }

@@ -38,7 +38,15 @@ export interface TrainConfig {
   readonly threads: number;
   /** Weights (.pt, .safetensors, .ckpt) to start from instead of a fresh initialisation. */
   readonly initFrom?: string;
+  /**
+   * Crops per backbone run: the step is computed in pieces of this many rows (a divisor of the step's rows is
+   * used) for a fraction of the memory, with the same numbers; 0 or at least the step's rows: the single training
+   * model. DEFAULT_CROPS_PER_RUN when undefined (checkpoints written before the option).
+   */
+  readonly cropsPerRun?: number;
 }
+
+export const DEFAULT_CROPS_PER_RUN = 2;
 
 /** Upstream's optimizer settings: AdamW with amsgrad (PyTorch's default decay 1e-2), Adam and SGD with --decay 1e-3. */
 export function optimizerConfig(c: TrainConfig) {
@@ -70,6 +78,7 @@ export function validateTrainConfig(c: TrainConfig): TrainConfig {
   nonNegativeInt('device-id', c.deviceId);
   nonNegativeInt('threads', c.threads);
   nonNegativeInt('seed', c.seed);
+  nonNegativeInt('crops-per-run', c.cropsPerRun ?? DEFAULT_CROPS_PER_RUN);
   if (!(c.lr > 0)) throw new TrainConfigError(`--lr must be > 0, got ${c.lr}`);
   if (!(c.weightDecay >= 0)) throw new TrainConfigError(`--weight-decay must be >= 0, got ${c.weightDecay}`);
   if (!(c.maxGradNorm > 0)) throw new TrainConfigError(`--max-grad-norm must be > 0, got ${c.maxGradNorm}`);
@@ -79,4 +88,9 @@ export function validateTrainConfig(c: TrainConfig): TrainConfig {
 /** The options that shape the graphs: a resumed run must keep them. */
 export function modelKey(c: TrainConfig): string {
   return JSON.stringify([c.featureSize, c.roi, c.batchSize, c.swBatchSize, c.dropPathRate, c.featureDropout, optimizerConfig(c)]);
+}
+
+/** What the artifacts depend on: the model options and how a step is split into pieces. */
+export function artifactsKey(c: TrainConfig): string {
+  return JSON.stringify([modelKey(c), c.cropsPerRun ?? DEFAULT_CROPS_PER_RUN]);
 }
