@@ -5,7 +5,7 @@ import { DEFAULT_DIGEST_EVERY } from '../runtime/distributed/data-parallel';
 import { runRank } from '../runtime/distributed/failure';
 import { openCommunicator } from '../runtime/distributed/open';
 import { EXECUTION_PROVIDERS } from '../runtime/providers';
-import { DEFAULT_CROPS_PER_RUN, TrainConfig, TrainConfigError, validateTrainConfig } from '../runtime/train/config';
+import { TrainConfig, TrainConfigError, validateTrainConfig } from '../runtime/train/config';
 import { pretrain, resumeCheckpoint, RunOptions } from '../runtime/train/run';
 
 /** The run `npm run train` makes with no options: `tiny` on the built-in phantoms, on the CPU, in minutes. */
@@ -37,7 +37,6 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   ep: 'cpu',
   deviceId: 0,
   threads: 0,
-  cropsPerRun: DEFAULT_CROPS_PER_RUN,
 };
 
 /** CLI option name -> config field, for every option that maps one to one. */
@@ -126,7 +125,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('ep', { choices: EXECUTION_PROVIDERS, describe: 'ONNX Runtime execution provider', defaultDescription: d.ep })
       .option('device-id', { type: 'number', describe: 'GPU index for cuda/webgpu (under mpirun: the rank\'s place on its machine)', defaultDescription: String(d.deviceId) })
       .option('threads', { type: 'number', describe: 'CPU threads of ONNX Runtime (0: its default)', defaultDescription: String(d.threads) })
-      .option('crops-per-run', { type: 'number', describe: 'compute a step in pieces of this many crops (less memory, same numbers; 0: all crops in one run)', defaultDescription: String(d.cropsPerRun) })
+      .option('crops-per-run', { type: 'number', describe: 'compute a step in pieces of this many crops (less memory, same numbers; 0: all crops in one run)', defaultDescription: 'one run up to 16 crops of 32^3, else 2' })
       .group(['distributed', 'digest-every'], 'Distributed (under mpirun, see docs/distributed.md):')
       .option('distributed', { type: 'boolean', describe: 'use Open MPI even when no MPI launcher variables are set (under mpirun it is used anyway)' })
       .option('digest-every', { type: 'number', describe: 'check every N steps that all ranks hold identical parameters (0: never)', defaultDescription: String(DEFAULT_DIGEST_EVERY) }) as unknown as Argv<TrainArgs>,

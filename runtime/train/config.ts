@@ -39,14 +39,21 @@ export interface TrainConfig {
   /** Weights (.pt, .safetensors, .ckpt) to start from instead of a fresh initialisation. */
   readonly initFrom?: string;
   /**
-   * Crops per backbone run: the step is computed in pieces of this many rows (a divisor of the step's rows is
-   * used) for a fraction of the memory, with the same numbers; 0 or at least the step's rows: the single training
-   * model. DEFAULT_CROPS_PER_RUN when undefined (checkpoints written before the option).
+   * Crops per backbone run when a step is computed in pieces (less memory, same numbers); 0 runs the single
+   * training model. Undefined chooses by size (see cropsPerRunFor).
    */
   readonly cropsPerRun?: number;
 }
 
-export const DEFAULT_CROPS_PER_RUN = 2;
+/** Up to this many voxels of crops per step, the single training model stays under about 4 GB. */
+const SINGLE_MODEL_VOXELS = 16 * 32 ** 3;
+
+/** The pieces a step runs in: as configured, else the single model for small steps and pieces of 2 crops above. */
+export function cropsPerRunFor(c: TrainConfig): number {
+  if (c.cropsPerRun !== undefined) return c.cropsPerRun;
+  const rows = c.batchSize * (c.swBatchSize + 9);
+  return rows * c.roi ** 3 <= SINGLE_MODEL_VOXELS ? 0 : 2;
+}
 
 /** Upstream's optimizer settings: AdamW with amsgrad (PyTorch's default decay 1e-2), Adam and SGD with --decay 1e-3. */
 export function optimizerConfig(c: TrainConfig) {
@@ -78,7 +85,7 @@ export function validateTrainConfig(c: TrainConfig): TrainConfig {
   nonNegativeInt('device-id', c.deviceId);
   nonNegativeInt('threads', c.threads);
   nonNegativeInt('seed', c.seed);
-  nonNegativeInt('crops-per-run', c.cropsPerRun ?? DEFAULT_CROPS_PER_RUN);
+  nonNegativeInt('crops-per-run', cropsPerRunFor(c));
   if (!(c.lr > 0)) throw new TrainConfigError(`--lr must be > 0, got ${c.lr}`);
   if (!(c.weightDecay >= 0)) throw new TrainConfigError(`--weight-decay must be >= 0, got ${c.weightDecay}`);
   if (!(c.maxGradNorm > 0)) throw new TrainConfigError(`--max-grad-norm must be > 0, got ${c.maxGradNorm}`);
@@ -92,5 +99,5 @@ export function modelKey(c: TrainConfig): string {
 
 /** What the artifacts depend on: the model options and how a step is split into pieces. */
 export function artifactsKey(c: TrainConfig): string {
-  return JSON.stringify([modelKey(c), c.cropsPerRun ?? DEFAULT_CROPS_PER_RUN]);
+  return JSON.stringify([modelKey(c), cropsPerRunFor(c)]);
 }

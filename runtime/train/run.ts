@@ -20,7 +20,7 @@ import { Trainer, loadArtifacts } from '../trainer';
 import { writeSafetensors } from '../weights/safetensors';
 import { NamedTensor, TensorMap } from '../weights/tensor-map';
 import { Checkpoint, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
-import { DEFAULT_CROPS_PER_RUN, TrainConfig, TrainConfigError, artifactsKey, modelKey, optimizerConfig } from './config';
+import { TrainConfig, TrainConfigError, artifactsKey, cropsPerRunFor, modelKey, optimizerConfig } from './config';
 import { resolveSources } from './data-sources';
 import { keepMask } from './masks';
 import { learningRate } from './schedule';
@@ -297,7 +297,7 @@ function ensureArtifacts(config: TrainConfig, vg: VocoGraph, log: (line: string)
   const key = artifactsKey(config);
   if (fs.existsSync(keyFile) && fs.readFileSync(keyFile, 'utf8') === key) return dir;
   log(`building the training graphs in ${dir}`);
-  writeVocoArtifacts(dir, vg.options, { optimizer: optimizerConfig(config), encoderBatch: 1, cropsPerRun: config.cropsPerRun ?? DEFAULT_CROPS_PER_RUN });
+  writeVocoArtifacts(dir, vg.options, { optimizer: optimizerConfig(config), encoderBatch: 1, cropsPerRun: cropsPerRunFor(config) });
   fs.writeFileSync(keyFile, key);
   return dir;
 }
