@@ -209,15 +209,14 @@ function windowAttention(windows: Tensor, samples: number, spec: BlockSpec): Ten
   const qkv = g.scope('qkv', () => linear(windows, { inFeatures: dim, outFeatures: 3 * dim, bias: true }));
   const [q, k, v] = split(qkv, [dim, dim, dim], 2).map((t) => reshape(t, [bw, n, heads, headDim]));
   const scores = matmul(transpose(mul(q, headDim ** -0.5), [0, 2, 1, 3]), transpose(k, [0, 2, 3, 1]));
-  let logits: Tensor;
-  if (isShifted(geometry)) {
-    const mask = shiftedWindowMask(windows, geometry);
-    const addend = add(mask, bias);
-    logits = reshape(add(reshape(scores, [samples, geometry.windows, heads, n, n]), addend), [bw, heads, n, n]);
-  } else {
-    logits = add(scores, bias);
-  }
-  const out = matmul(softmax(logits, -1), transpose(v, [0, 2, 1, 3]));
+  // The [.., n, n] tensors take three different ranks (scores 4, logits and probabilities 5, their product with v
+  // 3): ONNX Runtime hands a freed buffer to the next tensor of the same shape, and the backward pass's gradients
+  // of these have the shapes of their forward tensors; distinct shapes keep each forward buffer from being claimed
+  // (and kept) by an unrelated backward tensor. Reshapes only: the values are unchanged.
+  const addend = isShifted(geometry) ? add(shiftedWindowMask(windows, geometry), bias) : bias;
+  const logits = add(reshape(scores, [samples, geometry.windows, heads, n, n]), addend);
+  const probabilities = reshape(softmax(logits, -1), [bw * heads, n, n]);
+  const out = reshape(matmul(probabilities, reshape(transpose(v, [0, 2, 1, 3]), [bw * heads, n, headDim])), [bw, heads, n, headDim]);
   const merged = reshape(transpose(out, [0, 2, 1, 3]), [bw, n, dim]);
   return g.scope('proj', () => linear(merged, { inFeatures: dim, outFeatures: dim, bias: true }));
 }
