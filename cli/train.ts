@@ -28,6 +28,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   checkpointEvery: 50,
   keepCheckpoints: 3,
   maxBadSteps: 5,
+  heldOutEvery: 25,
   seed: 0,
   phantomCount: 16,
   onBadFile: 'skip',
@@ -59,6 +60,8 @@ const OPTION_FIELDS = {
   'checkpoint-every': 'checkpointEvery',
   'keep-checkpoints': 'keepCheckpoints',
   'max-bad-steps': 'maxBadSteps',
+  'held-out-batches': 'heldOutBatches',
+  'held-out-every': 'heldOutEvery',
   seed: 'seed',
   data: 'data',
   'phantom-count': 'phantomCount',
@@ -115,10 +118,12 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('workers', { type: 'number', describe: 'data loader threads (0: load on the training thread)', defaultDescription: String(d.workers) })
       .option('cache-dir', { type: 'string', describe: 'preprocessed-volume cache and built-in data', defaultDescription: d.cacheDir })
       .option('seed', { type: 'number', describe: 'seed of weights, data order, crops and dropout', defaultDescription: String(d.seed) })
-      .group(['logdir', 'checkpoint-every', 'keep-checkpoints', 'resume', 'init-from'], 'Run:')
+      .group(['logdir', 'checkpoint-every', 'keep-checkpoints', 'held-out-batches', 'held-out-every', 'resume', 'init-from'], 'Run:')
       .option('logdir', { type: 'string', describe: 'checkpoints, metrics, TensorBoard events, loss.svg and exports', defaultDescription: d.logdir })
       .option('checkpoint-every', { type: 'number', describe: 'write a checkpoint every N steps (and at the end, and on Ctrl-C)', defaultDescription: String(d.checkpointEvery) })
       .option('keep-checkpoints', { type: 'number', describe: 'keep the newest K checkpoints', defaultDescription: String(d.keepCheckpoints) })
+      .option('held-out-batches', { type: 'number', describe: 'fixed batches whose loss (eval graph, no dropout) shows whether the run learns; 0: none', defaultDescription: '4, or 0 when steps run in pieces' })
+      .option('held-out-every', { type: 'number', describe: 'measure the held-out loss every N steps (and at the start and end)', defaultDescription: String(d.heldOutEvery) })
       .option('resume', { describe: 'continue from the newest checkpoint in --logdir, or from the checkpoint file given' })
       .option('init-from', { type: 'string', describe: 'start from VoCo weights (.pt, .safetensors or .ckpt) instead of a fresh initialisation' })
       .group(['ep', 'device-id', 'threads', 'crops-per-run'], 'Device:')

@@ -2,6 +2,8 @@ export interface Series {
   readonly label: string;
   readonly color: string;
   readonly points: readonly (readonly [step: number, value: number])[];
+  /** Points in the moving average drawn over the raw line (default: the plot's). */
+  readonly smoothing?: number;
 }
 
 const WIDTH = 900;
@@ -35,7 +37,7 @@ export function lossPlotSvg(title: string, series: readonly Series[], smoothing 
   series.forEach((s, i) => {
     const finite = s.points.filter(([, v]) => Number.isFinite(v));
     parts.push(polyline(finite, sx, sy, s.color, 0.25));
-    parts.push(polyline(movingAverage(finite, smoothing), sx, sy, s.color, 1));
+    parts.push(polyline(movingAverage(finite, s.smoothing ?? smoothing), sx, sy, s.color, 1));
     const ly = MARGIN.top + 16 + i * 20;
     parts.push(`<line x1="${WIDTH - MARGIN.right + 12}" x2="${WIDTH - MARGIN.right + 36}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="3"/>`);
     parts.push(`<text x="${WIDTH - MARGIN.right + 42}" y="${ly}">${escapeXml(s.label)}</text>`);

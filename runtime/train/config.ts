@@ -43,6 +43,17 @@ export interface TrainConfig {
    * training model. Undefined chooses by size (see cropsPerRunFor).
    */
   readonly cropsPerRun?: number;
+  /** Fixed batches whose loss is measured every `heldOutEvery` steps; undefined chooses (see heldOutBatchesFor). */
+  readonly heldOutBatches?: number;
+  readonly heldOutEvery: number;
+}
+
+/**
+ * Held-out batches: 4 when a step runs as one model; none when it runs in pieces, because the eval graph is not
+ * split and would need the memory the pieces save.
+ */
+export function heldOutBatchesFor(c: TrainConfig): number {
+  return c.heldOutBatches ?? (cropsPerRunFor(c) === 0 ? 4 : 0);
 }
 
 /** Up to this many voxels of crops per step, the single training model stays under about 4 GB. */
@@ -79,6 +90,8 @@ export function validateTrainConfig(c: TrainConfig): TrainConfig {
   positiveInt('checkpoint-every', c.checkpointEvery);
   positiveInt('keep-checkpoints', c.keepCheckpoints);
   positiveInt('max-bad-steps', c.maxBadSteps);
+  positiveInt('held-out-every', c.heldOutEvery);
+  nonNegativeInt('held-out-batches', heldOutBatchesFor(c));
   positiveInt('phantom-count', c.phantomCount);
   nonNegativeInt('warmup-steps', c.warmupSteps);
   nonNegativeInt('workers', c.workers);

@@ -20,7 +20,8 @@ import { Trainer, loadArtifacts } from '../trainer';
 import { writeSafetensors } from '../weights/safetensors';
 import { NamedTensor, TensorMap } from '../weights/tensor-map';
 import { Checkpoint, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
-import { TrainConfig, TrainConfigError, artifactsKey, cropsPerRunFor, modelKey, optimizerConfig } from './config';
+import { TrainConfig, TrainConfigError, artifactsKey, cropsPerRunFor, heldOutBatchesFor, modelKey, optimizerConfig } from './config';
+import { HeldOutLoss } from './held-out';
 import { resolveSources } from './data-sources';
 import { keepMask } from './masks';
 import { learningRate } from './schedule';
@@ -171,6 +172,14 @@ export async function pretrain(config: TrainConfig, options: RunOptions = {}): P
     onWarning: warn,
   });
   const tensorboard = root ? new TensorBoardWriter(config.logdir) : undefined;
+  const heldOut = root && heldOutBatchesFor(config) > 0 ? await HeldOutLoss.draw(sources, config, heldOutBatchesFor(config)) : undefined;
+  const measureHeldOut = async (at: number) => {
+    if (!heldOut) return;
+    const value = await heldOut.measure(trainer);
+    metrics!.append({ step: at, held_out_loss: value });
+    tensorboard!.scalars(at, { 'loss/held_out': value });
+  };
+  if (startStep === 0) await measureHeldOut(0);
   const cropsPerStep = comm.size * config.batchSize * (config.swBatchSize + vocoOptions.baseCrops);
   const progress = options.progress === false || !root ? undefined : new TrainingProgress(config.maxSteps, cropsPerStep, startStep);
   const schedule = { kind: config.lrSchedule, baseLr: config.lr, warmupSteps: config.warmupSteps, totalSteps: config.maxSteps };
@@ -240,6 +249,7 @@ export async function pretrain(config: TrainConfig, options: RunOptions = {}): P
       metrics?.append(record);
       tensorboard?.scalars(step, scalars);
       progress?.update({ step, loss, parts, lr });
+      if (step % config.heldOutEvery === 0 || step === config.maxSteps) await measureHeldOut(step);
       if (step % config.checkpointEvery === 0) save();
     }
     if (lastCheckpoint === '' || !lastCheckpoint.endsWith(`${String(step).padStart(8, '0')}.ckpt`)) save();
@@ -336,9 +346,10 @@ function dropRecordsAfter(metrics: MetricsLog, step: number): void {
 
 function lossPlot(metrics: MetricsLog, logdir: string): string {
   const records = metrics.read();
-  const series = (key: string, label: string, color: string) => ({
+  const series = (key: string, label: string, color: string, smoothing?: number) => ({
     label,
     color,
+    smoothing,
     points: records.filter((r) => typeof r[key] === 'number').map((r) => [Number(r.step), Number(r[key])] as const),
   });
   return lossPlotSvg(`VoCo pre-training loss — ${path.basename(path.resolve(logdir))}`, [
@@ -346,5 +357,6 @@ function lossPlot(metrics: MetricsLog, logdir: string): string {
     series('loss.intra', 'intra-volume', '#1f77b4'),
     series('loss.inter', 'inter-volume', '#2ca02c'),
     series('loss.reg', 'regularisation', '#9467bd'),
+    series('held_out_loss', 'held-out loss', '#000000', 1),
   ]);
 }

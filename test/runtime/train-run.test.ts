@@ -31,7 +31,12 @@ async function finish(child: ChildProcess): Promise<{ code: number | null; stder
   return { code, stderr };
 }
 
-const losses = (logdir: string) => new MetricsLog(logdir).read().map((r) => [Number(r.step), Number(r.loss)] as const);
+const records = (logdir: string, key: string) =>
+  new MetricsLog(logdir)
+    .read()
+    .filter((r) => key in r)
+    .map((r) => [Number(r.step), Number(r[key])] as const);
+const losses = (logdir: string) => records(logdir, 'loss');
 
 describe('voco train (real processes)', () => {
   const unbroken = path.join(work, 'unbroken');
@@ -45,6 +50,8 @@ describe('voco train (real processes)', () => {
     expect(listCheckpoints(path.join(unbroken, 'checkpoints')).map((c) => c.step)).toEqual([2, 4, 6]);
     expect(losses(unbroken).map(([s]) => s)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(losses(unbroken).every(([, l]) => Number.isFinite(l) && l > 0)).toBe(true);
+    // The held-out loss is measured at the start and at the end (every 25 steps by default).
+    expect(records(unbroken, 'held_out_loss').map(([s]) => s)).toEqual([0, 6]);
     const files = fs.readdirSync(unbroken);
     expect(files).toEqual(expect.arrayContaining(['encoder.onnx', 'voco_weights.safetensors', 'loss.svg', 'metrics.jsonl']));
     expect(files.some((f) => f.startsWith('events.out.tfevents.'))).toBe(true);
@@ -74,6 +81,7 @@ describe('voco train (real processes)', () => {
     expect(resumed.code).toBe(0);
     expect(resumed.stderr).toMatch(/resuming from step [24]/);
     expect(losses(broken)).toEqual(losses(unbroken));
+    expect(records(broken, 'held_out_loss')).toEqual(records(unbroken, 'held_out_loss'));
   });
 
   test('the exported encoder.onnx runs in a plain session and gives the training graph\'s features', async () => {
