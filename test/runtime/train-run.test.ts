@@ -131,6 +131,40 @@ describe('voco train (real processes)', () => {
     expect(Array.from(params.get(key)!.data as Float32Array)).toEqual(Array.from(expected));
   });
 
+  test('Ctrl-C (SIGINT) stops after the current step with a checkpoint and a clean exit', async () => {
+    const logdir = path.join(work, 'interrupted');
+    const child = train(logdir, ['--max-steps', '50', '--checkpoint-every', '100', '--held-out-batches', '0']);
+    const done = finish(child);
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (fs.existsSync(path.join(logdir, 'metrics.jsonl')) && losses(logdir).length >= 2) {
+          clearInterval(timer);
+          child.kill('SIGINT');
+          resolve();
+        }
+      }, 50);
+    });
+    const run = await done;
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/stopping after this step/);
+    const saved = listCheckpoints(path.join(logdir, 'checkpoints'));
+    expect(saved).toHaveLength(1);
+    expect(saved[0].step).toBe(losses(logdir).length);
+    expect(saved[0].step).toBeLessThan(50);
+    expect(fs.existsSync(path.join(logdir, 'encoder.onnx'))).toBe(false);
+  });
+
+  test('non-finite steps are skipped and counted, and several in a row stop the run with a clear message', async () => {
+    // AdamW moves every weight by about the learning rate: 1e30 overflows the next forward pass.
+    const logdir = path.join(work, 'diverged');
+    const run = await finish(
+      train(logdir, ['--max-steps', '10', '--lr', '1e30', '--lr-schedule', 'constant', '--warmup-steps', '0', '--max-bad-steps', '2', '--held-out-batches', '0']),
+    );
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/step 2: loss .* not finite; step skipped \(1 in a row\)/);
+    expect(run.stderr).toMatch(/voco: 2 steps in a row had a non-finite loss or gradient .*--resume from the last checkpoint/);
+  });
+
   test('bad options give one clear line and exit code 2', async () => {
     const run = await finish(train(path.join(work, 'bad'), ['--feature-size', '13']));
     expect(run.code).toBe(2);
