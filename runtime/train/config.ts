@@ -80,25 +80,24 @@ export function optimizerConfig(c: TrainConfig) {
 
 /** Checks what the model and data layers do not check themselves; one line naming the option. */
 export function validateTrainConfig(c: TrainConfig): TrainConfig {
-  const positiveInt = (name: string, v: number) => {
-    if (!Number.isInteger(v) || v < 1) throw new TrainConfigError(`--${name} must be a whole number >= 1, got ${v}`);
-  };
-  const nonNegativeInt = (name: string, v: number) => {
-    if (!Number.isInteger(v) || v < 0) throw new TrainConfigError(`--${name} must be a whole number >= 0, got ${v}`);
-  };
-  positiveInt('max-steps', c.maxSteps);
-  positiveInt('checkpoint-every', c.checkpointEvery);
-  positiveInt('keep-checkpoints', c.keepCheckpoints);
-  positiveInt('max-bad-steps', c.maxBadSteps);
-  positiveInt('held-out-every', c.heldOutEvery);
-  nonNegativeInt('held-out-batches', heldOutBatchesFor(c));
-  positiveInt('phantom-count', c.phantomCount);
-  nonNegativeInt('warmup-steps', c.warmupSteps);
-  nonNegativeInt('workers', c.workers);
-  nonNegativeInt('device-id', c.deviceId);
-  nonNegativeInt('threads', c.threads);
-  nonNegativeInt('seed', c.seed);
-  nonNegativeInt('crops-per-run', cropsPerRunFor(c));
+  const wholeNumbers: [option: string, value: number, least: number][] = [
+    ['max-steps', c.maxSteps, 1],
+    ['checkpoint-every', c.checkpointEvery, 1],
+    ['keep-checkpoints', c.keepCheckpoints, 1],
+    ['max-bad-steps', c.maxBadSteps, 1],
+    ['held-out-every', c.heldOutEvery, 1],
+    ['phantom-count', c.phantomCount, 1],
+    ['held-out-batches', heldOutBatchesFor(c), 0],
+    ['warmup-steps', c.warmupSteps, 0],
+    ['workers', c.workers, 0],
+    ['device-id', c.deviceId, 0],
+    ['threads', c.threads, 0],
+    ['seed', c.seed, 0],
+    ['crops-per-run', cropsPerRunFor(c), 0],
+  ];
+  for (const [option, value, least] of wholeNumbers) {
+    if (!Number.isInteger(value) || value < least) throw new TrainConfigError(`--${option} must be a whole number >= ${least}, got ${value}`);
+  }
   if (!(c.lr > 0)) throw new TrainConfigError(`--lr must be > 0, got ${c.lr}`);
   if (!(c.weightDecay >= 0)) throw new TrainConfigError(`--weight-decay must be >= 0, got ${c.weightDecay}`);
   if (!(c.maxGradNorm > 0)) throw new TrainConfigError(`--max-grad-norm must be > 0, got ${c.maxGradNorm}`);
