@@ -171,4 +171,12 @@ describe('voco train (real processes)', () => {
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
     expect(run.stderr).toMatch(/feature size must be a multiple of 12/);
   });
+
+  test('a --config JSON file holds the same options', async () => {
+    const config = path.join(work, 'run.json');
+    fs.writeFileSync(config, JSON.stringify({ 'feature-size': 13, 'max-steps': 3 }));
+    const run = await finish(train(path.join(work, 'from-config'), ['--config', config]));
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/feature size must be a multiple of 12.*got 13/);
+  });
 });
