@@ -36,7 +36,7 @@ const goodData = path.join(dataDir, 'dataset.json');
 const badData = path.join(dataDir, 'one-bad.json');
 // SGD with a constant rate: the first update is lr x gradient, so it shows the averaged gradients themselves (an
 // Adam step of 1 is lr x sign(gradient)).
-const OPTIONS = ['--preset', 'tiny', '--roi', '32', '--batch-size', '1', '--sw-batch-size', '1', '--threads', '1', '--workers', '1', '--cache-dir', cacheDir,
+const OPTIONS = ['--preset', 'tiny', '--roi', '32', '--batch-size', '1', '--sw-batch-size', '1', '--threads', '1', '--held-out-batches', '0', '--workers', '1', '--cache-dir', cacheDir,
   '--seed', String(SEED), '--optimizer', 'sgd', '--lr-schedule', 'constant', '--lr', String(LR), '--checkpoint-every', '1', '--keep-checkpoints', '10'];
 
 interface Run {
