@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { PRESET_FEATURE_SIZE, VocoOptionError, VocoPreset, resolveVocoOptions } from '../graph/models/voco';
 import { writeVocoArtifacts } from '../graph/models/voco-artifacts';
+import { upstreamOptimizer } from '../runtime/train/config';
 
 interface BuildGraphArgs {
   preset: VocoPreset;
@@ -35,7 +36,7 @@ export const buildGraphCommand: CommandModule<object, BuildGraphArgs> = {
       .option('feature-dropout', { type: 'number', default: 0.2, describe: 'probability of dropping an embedding row before the student head (0: off)' })
       .option('encoder-batch', { type: 'number', default: 1, describe: 'crops per run of encoder.onnx' })
       .option('optimizer', { choices: ['adamw', 'adam', 'sgd'] as const, default: 'adamw' as const, describe: 'optimizer of optimizer_model.onnx' })
-      .option('weight-decay', { type: 'number', default: 1e-5, describe: 'weight decay of the optimizer' })
+      .option('weight-decay', { type: 'number', default: 1e-2, describe: 'weight decay of the optimizer (decoupled for adamw: PyTorch\'s default 1e-2, as upstream)' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the initial weights' })
       .option('initial-weights', { type: 'boolean', default: true, describe: 'write initial_weights.safetensors (upstream state-dict names)' })
       .option('out', { type: 'string', demandOption: true, describe: 'artifact folder (created if missing)' }) as unknown as Argv<BuildGraphArgs>,
@@ -55,7 +56,7 @@ export const buildGraphCommand: CommandModule<object, BuildGraphArgs> = {
     }
     const started = Date.now();
     writeVocoArtifacts(args.out, options, {
-      optimizer: { kind: args.optimizer, weightDecay: args['weight-decay'] },
+      optimizer: upstreamOptimizer(args.optimizer, args['weight-decay']),
       encoderBatch: args['encoder-batch'],
       seed: args['initial-weights'] ? args.seed : undefined,
     });

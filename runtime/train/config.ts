@@ -1,4 +1,5 @@
 import { UserError } from '../../common/user-error';
+import { OptimizerConfig } from '../../graph/optim/config';
 import { ExecutionProvider } from '../providers';
 import { LrScheduleKind } from './schedule';
 
@@ -66,17 +67,19 @@ export function cropsPerRunFor(c: TrainConfig): number {
   return rows * c.roi ** 3 <= SINGLE_MODEL_VOXELS ? 0 : 2;
 }
 
-/** Upstream's optimizer settings: AdamW with amsgrad (PyTorch's default decay 1e-2), Adam and SGD with --decay 1e-3. */
-export function optimizerConfig(c: TrainConfig) {
-  switch (c.optimizer) {
+/** Upstream's optimizer settings: AdamW with amsgrad, Adam (L2-coupled decay) and SGD with momentum. */
+export function upstreamOptimizer(kind: TrainConfig['optimizer'], weightDecay: number, momentum = 0.9): OptimizerConfig {
+  switch (kind) {
     case 'adamw':
-      return { kind: 'adamw' as const, amsgrad: true, weightDecay: c.weightDecay };
+      return { kind: 'adamw', amsgrad: true, weightDecay };
     case 'adam':
-      return { kind: 'adam' as const, weightDecay: c.weightDecay };
+      return { kind: 'adam', weightDecay };
     case 'sgd':
-      return { kind: 'sgd' as const, momentum: c.momentum, weightDecay: c.weightDecay };
+      return { kind: 'sgd', momentum, weightDecay };
   }
 }
+
+export const optimizerConfig = (c: TrainConfig): OptimizerConfig => upstreamOptimizer(c.optimizer, c.weightDecay, c.momentum);
 
 /** Checks what the model and data layers do not check themselves; one line naming the option. */
 export function validateTrainConfig(c: TrainConfig): TrainConfig {
