@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeBytesAtomically } from '../../common/atomic-file';
 import { Rng } from '../../common/rng';
 import { Batch, createBatchLoader } from '../../data/loader/loader';
 import { DataCursor, mixSeed } from '../../data/loader/schedule';
@@ -202,7 +203,7 @@ export async function pretrain(config: TrainConfig, options: RunOptions = {}): P
       },
       config.keepCheckpoints,
     );
-    fs.writeFileSync(path.join(config.logdir, 'loss.svg'), lossPlot(metrics!, config.logdir));
+    writeBytesAtomically(path.join(config.logdir, 'loss.svg'), lossPlot(metrics!, config.logdir));
     tensorboard!.flush();
   };
 
@@ -339,9 +340,7 @@ function storeTensors(values: ReadonlyMap<string, unknown>, trainer: Trainer, op
 /** Forgets metrics logged after the checkpoint a run resumes from (the killed run got further than it saved). */
 function dropRecordsAfter(metrics: MetricsLog, step: number): void {
   const kept = metrics.read().filter((r) => Number(r.step) <= step);
-  const temp = `${metrics.file}.tmp`;
-  fs.writeFileSync(temp, kept.map((r) => JSON.stringify(r) + '\n').join(''));
-  fs.renameSync(temp, metrics.file);
+  writeBytesAtomically(metrics.file, kept.map((r) => JSON.stringify(r) + '\n').join(''));
 }
 
 function lossPlot(metrics: MetricsLog, logdir: string): string {
