@@ -8,15 +8,16 @@ import { preprocessForCache, preprocessSpec } from '../../data/cache/pipeline-ta
 import type { CacheDtype } from '../../data/cache/quantize';
 import { VolumeCache } from '../../data/cache/store';
 import type { Volume } from '../../data/volume';
+import { REFERENCE } from '../helpers/reference';
 
-/** MONAI 1.3.2 reference outputs, kept beside the repository (shared/reference/preprocess). */
-const REFERENCE = join(__dirname, '../../../shared/reference/preprocess');
+/** MONAI 1.3.2 reference outputs. */
+const PREPROCESS = join(REFERENCE, 'preprocess');
 
 /** MONAI 1.3.2's output of the whole abdomen chain on a reference case (values in [0, 1]). */
 function referenceVolume(caseName: string, pipeline: string): Volume {
-  const info = JSON.parse(readFileSync(join(REFERENCE, caseName, 'case.json'), 'utf8'));
+  const info = JSON.parse(readFileSync(join(PREPROCESS, caseName, 'case.json'), 'utf8'));
   const last = info.pipelines[pipeline].steps.at(-1);
-  const bytes = readFileSync(join(REFERENCE, caseName, last.file));
+  const bytes = readFileSync(join(PREPROCESS, caseName, last.file));
   const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   return { data, shape: last.shape.slice(1), affine: last.affine.flat() };
 }
@@ -131,7 +132,7 @@ describe('VolumeCache', () => {
 describe('loadOrBuild', () => {
   it('preprocesses once, then serves the entry; remembers a bad file until asked to retry or the file changes', async () => {
     const cache = new VolumeCache({ dir });
-    const source = { path: join(REFERENCE, 'v02_ras_float32_nii', 'ct_ras_float32.nii'), preprocessing: preprocessSpec('chest') };
+    const source = { path: join(PREPROCESS, 'v02_ras_float32_nii', 'ct_ras_float32.nii'), preprocessing: preprocessSpec('chest') };
     const built = await loadOrBuild(cache, source, preprocessForCache);
     expect(built.status).toBe('built');
     const cached = await loadOrBuild(cache, source, preprocessForCache);
@@ -147,7 +148,7 @@ describe('loadOrBuild', () => {
     expect(await loadOrBuild(cache, bad, preprocessForCache)).toEqual({ status: 'bad', reason: expect.any(String), known: false });
     expect(await loadOrBuild(cache, bad, preprocessForCache)).toMatchObject({ status: 'bad', known: true });
     expect(await loadOrBuild(cache, bad, preprocessForCache, { retryBad: true })).toMatchObject({ status: 'bad', known: false });
-    writeFileSync(bad.path, readFileSync(join(REFERENCE, 'v02_ras_float32_nii', 'ct_ras_float32.nii')));
+    writeFileSync(bad.path, readFileSync(join(PREPROCESS, 'v02_ras_float32_nii', 'ct_ras_float32.nii')));
     expect((await loadOrBuild(cache, bad, preprocessForCache)).status).toBe('built');
     expect(await loadOrBuild(cache, { ...bad, path: join(dir, 'gone.nii') }, preprocessForCache)).toEqual({
       status: 'bad',

@@ -7,10 +7,11 @@ import { encodeNifti, writeNifti } from '../../data/nifti/write';
 import { BadVolumeError } from '../../data/nifti/errors';
 import type { Volume } from '../../data/volume';
 import { roundHalfEven } from '../../data/transforms/matrix';
+import { REFERENCE } from '../helpers/reference';
 
-/** MONAI 1.3.2 reference outputs, kept beside the repository (shared/reference/preprocess). */
-const REFERENCE = path.resolve(__dirname, '../../../shared/reference/preprocess');
-const referenceCases = fs.existsSync(REFERENCE) ? fs.readdirSync(REFERENCE).filter((d) => d.startsWith('v')) : [];
+/** MONAI 1.3.2 reference outputs. */
+const PREPROCESS = path.join(REFERENCE, 'preprocess');
+const referenceCases = fs.existsSync(PREPROCESS) ? fs.readdirSync(PREPROCESS).filter((d) => d.startsWith('v')) : [];
 const describeWithReference = referenceCases.length > 0 ? describe : describe.skip;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'voco-nifti-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -68,9 +69,9 @@ function fortranToC(shape: readonly number[], values: ArrayLike<number>): Float3
 
 describeWithReference('loadVolume on the MONAI reference inputs', () => {
   test.each(referenceCases.length > 0 ? referenceCases : ['none'])('%s: voxels, affine and header facts equal nibabel', (name) => {
-    const json = JSON.parse(fs.readFileSync(path.join(REFERENCE, name, 'case.json'), 'utf8'));
-    const { volume, header } = loadVolume(path.join(REFERENCE, name, json.input.file));
-    const expected = readF32(path.join(REFERENCE, name, '00_LoadImaged.bin'));
+    const json = JSON.parse(fs.readFileSync(path.join(PREPROCESS, name, 'case.json'), 'utf8'));
+    const { volume, header } = loadVolume(path.join(PREPROCESS, name, json.input.file));
+    const expected = readF32(path.join(PREPROCESS, name, '00_LoadImaged.bin'));
     expect(volume.shape).toEqual(json.input.header.dim.slice(1, 4));
     expect(volume.data).toEqual(expected);
     expectAffine(volume.affine, json.input.header.affine.flat());

@@ -10,10 +10,11 @@ import { spatialPad, symmetricPadWidths } from '../../data/transforms/spatial-pa
 import { matmul4, roundHalfEven } from '../../data/transforms/matrix';
 import type { Volume } from '../../data/volume';
 import { BadVolumeError } from '../../data/nifti/errors';
+import { REFERENCE } from '../helpers/reference';
 
-/** MONAI 1.3.2 reference outputs, kept beside the repository (shared/reference/preprocess). */
-const REFERENCE = path.resolve(__dirname, '../../../shared/reference/preprocess');
-const referenceCases = fs.existsSync(REFERENCE) ? fs.readdirSync(REFERENCE).filter((d) => d.startsWith('v')) : [];
+/** MONAI 1.3.2 reference outputs. */
+const PREPROCESS = path.join(REFERENCE, 'preprocess');
+const referenceCases = fs.existsSync(PREPROCESS) ? fs.readdirSync(PREPROCESS).filter((d) => d.startsWith('v')) : [];
 const describeWithReference = referenceCases.length > 0 ? describe : describe.skip;
 
 const MONAI_STEP: Record<StepName, string> = {
@@ -52,13 +53,13 @@ function worstExcess(actual: Float32Array, expected: Float32Array): number {
 }
 
 const referenceRuns = referenceCases.flatMap((name) => {
-  const json = JSON.parse(fs.readFileSync(path.join(REFERENCE, name, 'case.json'), 'utf8'));
+  const json = JSON.parse(fs.readFileSync(path.join(PREPROCESS, name, 'case.json'), 'utf8'));
   return Object.keys(json.pipelines).map((family) => [name, family] as [string, Family]);
 });
 
 describeWithReference('every step equals MONAI 1.3.2 on the reference cases', () => {
   test.each(referenceRuns.length > 0 ? referenceRuns : [['none', 'abdomen' as Family]])('%s %s', (name, family) => {
-    const dir = path.join(REFERENCE, name);
+    const dir = path.join(PREPROCESS, name);
     const json = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8'));
     const steps: ReferenceStep[] = json.pipelines[family].steps;
     const { volume } = loadVolume(path.join(dir, json.input.file));

@@ -2,8 +2,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { relativePositionIndex, shiftRegionIds, topLeftBlock, windowGeometry } from '../../graph/models/swin-windows';
 import { readSafetensors } from '../../runtime/weights/safetensors';
+import { REFERENCE } from '../helpers/reference';
 
-const WEIGHTS = path.resolve(__dirname, '../../../shared/reference/model/tiny12_r64_b1/weights.safetensors');
+const WEIGHTS = path.join(REFERENCE, 'model/tiny12_r64_b1/weights.safetensors');
 
 describe('Swin window geometry', () => {
   test('windows shrink to the resolution (shift 0) and pad to multiples otherwise', () => {

@@ -9,9 +9,9 @@ import {
   resolveVocoOptions,
   stateDictEntries,
 } from '../../graph/models/voco';
+import { REFERENCE } from '../helpers/reference';
 
-const REFERENCE = path.resolve(__dirname, '../../../shared/reference/model');
-const shapesFile = path.join(REFERENCE, 'voco_state_dict_shapes.json');
+const shapesFile = path.join(REFERENCE, 'model/voco_state_dict_shapes.json');
 const testWithShapes = fs.existsSync(shapesFile) ? test : test.skip;
 
 describe('VoCo model graph', () => {

@@ -4,12 +4,13 @@ import * as path from 'path';
 import { writeVocoGradients } from '../../graph/models/voco-grad';
 import { readSafetensors } from '../../runtime/weights/safetensors';
 import { NamedTensor, TensorMap } from '../../runtime/weights/tensor-map';
+import { REFERENCE } from '../helpers/reference';
 
 /**
  * One full training step of the tiny model (roi 64, 1 + 9 crops) through `voco grad`, against the upstream
  * PyTorch step in /work/shared/reference/model/tiny12_r64_b1.
  */
-const FIXTURE = path.resolve(__dirname, '../../../shared/reference/model/tiny12_r64_b1');
+const FIXTURE = path.join(REFERENCE, 'model/tiny12_r64_b1');
 const present = fs.existsSync(path.join(FIXTURE, 'expected.safetensors'));
 const describeFixture = present ? describe : describe.skip;
 

@@ -7,8 +7,9 @@ import { saveCheckpoint } from '../../runtime/train/checkpoint';
 import { StateDictMismatchError } from '../../runtime/weights/errors';
 import { readSafetensors, writeSafetensors } from '../../runtime/weights/safetensors';
 import { namedTensor } from '../../runtime/weights/tensor-map';
+import { REFERENCE } from '../helpers/reference';
 
-const WEIGHTS = path.resolve(__dirname, '../../../shared/reference/model/tiny12_r64_b1/weights.safetensors');
+const WEIGHTS = path.join(REFERENCE, 'model/tiny12_r64_b1/weights.safetensors');
 const describeFixture = fs.existsSync(WEIGHTS) ? describe : describe.skip;
 
 describeFixture('VoCo weights move both ways under the upstream state-dict names', () => {

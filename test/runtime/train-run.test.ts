@@ -9,6 +9,7 @@ import { PARAMETERS_GROUP } from '../../runtime/train/run';
 import { loadArtifacts } from '../../runtime/trainer';
 import { readWeightsFile } from '../../runtime/weights/load-weights';
 import { toFloat32 } from '../../runtime/weights/tensor-map';
+import { REFERENCE } from '../helpers/reference';
 
 // Real `voco train` processes on the smallest model the options allow (feature size 12, roi 32, one random
 // crop per volume), on built-in phantoms, one ORT thread each so that runs are deterministic and comparable.
@@ -117,7 +118,7 @@ describe('voco train (real processes)', () => {
     await trainer.release();
   });
 
-  const fp16 = path.resolve(ROOT, '../shared/reference/checkpoints/backbone_fp16.pt');
+  const fp16 = path.join(REFERENCE, 'checkpoints/backbone_fp16.pt');
   (fs.existsSync(fp16) ? test : test.skip)('--init-from a backbone-only .pt: backbone taken from the file, heads fresh, with a warning', async () => {
     const logdir = path.join(work, 'init-from');
     // The warm-up makes step 0's learning rate 0, so the checkpoint after it holds the imported values unchanged.

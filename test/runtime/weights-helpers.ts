@@ -1,9 +1,7 @@
 import { spawnSync } from 'child_process';
-import * as path from 'path';
 import { NamedTensor, namedTensor, tensorBytes } from '../../runtime/weights/tensor-map';
 
-/** The shared reference fixtures, beside the repository (here and in CI). */
-export const REFERENCE = path.resolve(__dirname, '../../../shared/reference');
+export { REFERENCE } from '../helpers/reference';
 
 /** One tensor of every dtype, including a scalar and an empty tensor. */
 export function everyDtype(): NamedTensor[] {
