@@ -1,0 +1,48 @@
+import { UserError } from '../../common/user-error';
+import { BadVolumeError } from '../nifti/errors';
+import { LoadedVolume, loadVolume } from '../nifti/read';
+import { allClose } from '../transforms/matrix';
+import type { Grid } from '../transforms/spacing';
+
+/** The largest class index a label map may hold: what int16 stores (the cache and written label maps use it). */
+export const MAX_LABEL = 32767;
+/** MONAI's AFFINE_TOL: label and image affines closer than this (mm, per element) are the same grid. */
+const GRID_TOLERANCE = 1e-3;
+
+export interface LoadedLabelMap extends LoadedVolume {
+  /** The largest class index present (0 for an all-background map). */
+  readonly maxLabel: number;
+}
+
+/**
+ * Reads a label map as MONAI's LoadImaged does (any NIfTI datatype, slope/intercept applied, float32 values) and
+ * checks that it holds class indices: integers from 0 to MAX_LABEL. Anything else (a CT given as a label, a
+ * probability map) is a BadVolumeError naming the file.
+ */
+export function loadLabelMap(file: string): LoadedLabelMap {
+  const loaded = loadVolume(file);
+  const data = loaded.volume.data;
+  let maxLabel = 0;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (!(Number.isInteger(v) && v >= 0 && v <= MAX_LABEL)) {
+      throw new BadVolumeError(file, `not a label map: voxel value ${v} is not a class index (an integer from 0 to ${MAX_LABEL})`);
+    }
+    if (v > maxLabel) maxLabel = v;
+  }
+  return { ...loaded, maxLabel };
+}
+
+/** A label map that does not lie on its image's voxel grid. */
+export class LabelGridError extends UserError {}
+
+/** Throws a one-line LabelGridError naming both files when the label's grid (shape or affine) differs from the image's. */
+export function checkLabelGrid(imageFile: string, image: Grid, labelFile: string, label: Grid): void {
+  const sameShape = image.shape.every((n, i) => n === label.shape[i]);
+  if (sameShape && allClose(label.affine, image.affine, GRID_TOLERANCE, 0)) return;
+  const describe = (g: Grid) => `${g.shape.join('x')} voxels, affine [${g.affine.slice(0, 12).map((v) => +v.toFixed(4)).join(', ')}]`;
+  const what = sameShape ? 'affine' : 'shape';
+  throw new LabelGridError(
+    `label ${labelFile} (${describe(label)}) is not on the grid of its image ${imageFile} (${describe(image)}): the ${what} differs`,
+  );
+}
