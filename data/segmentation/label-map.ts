@@ -1,6 +1,9 @@
 import { UserError } from '../../common/user-error';
 import { BadVolumeError } from '../nifti/errors';
+import type { NiftiHeader } from '../nifti/header';
 import { LoadedVolume, loadVolume } from '../nifti/read';
+import { NiftiGeometry, writeNifti } from '../nifti/write';
+import type { Volume } from '../volume';
 import { allClose } from '../transforms/matrix';
 import type { Grid } from '../transforms/spacing';
 
@@ -45,4 +48,21 @@ export function checkLabelGrid(imageFile: string, image: Grid, labelFile: string
   throw new LabelGridError(
     `label ${labelFile} (${describe(label)}) is not on the grid of its image ${imageFile} (${describe(image)}): the ${what} differs`,
   );
+}
+
+/**
+ * Writes a label map on its scan's grid (e.g. invertLabels' output) as NIfTI with the scan's header geometry
+ * (pixdim, qform/sform and their codes, units) copied as stored, so viewers overlay it exactly; uint8 when every
+ * class index fits, int16 otherwise. Atomic: the file is complete or absent.
+ */
+export function writeLabelNifti(file: string, labels: Volume, scan: NiftiGeometry & Pick<NiftiHeader, 'shape'>): void {
+  if (!scan.shape.every((n, i) => n === labels.shape[i])) {
+    throw new Error(`writeLabelNifti: labels of ${labels.shape.join('x')} voxels for a scan of ${scan.shape.join('x')}`);
+  }
+  let max = 0;
+  for (const v of labels.data) {
+    if (!(Number.isInteger(v) && v >= 0 && v <= MAX_LABEL)) throw new Error(`writeLabelNifti: ${v} is not a class index`);
+    if (v > max) max = v;
+  }
+  writeNifti(file, labels, { datatype: max <= 255 ? 'uint8' : 'int16', geometry: scan });
 }

@@ -1,7 +1,8 @@
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { loadVolume } from '../../data/nifti/read';
-import { loadLabelMap } from '../../data/segmentation/label-map';
+import { loadLabelMap, writeLabelNifti } from '../../data/segmentation/label-map';
 import { preprocessPair, preprocessImageForInference, SegmentationStep } from '../../data/segmentation/preprocess';
 import { invertLabels } from '../../data/transforms/invert';
 import type { Volume } from '../../data/volume';
@@ -121,5 +122,33 @@ describeWithReference.each(cases)('segmentation chain of %s equals MONAI 1.3.2',
     info.inversion.affine.flat().forEach((v, i) => expect(Math.abs(inverted.affine[i] - v)).toBeLessThanOrEqual(1e-9));
     expect(inverted.affine).toEqual(loadVolume(imageFile).volume.affine);
     expect(Buffer.from(inverted.data.buffer).equals(fs.readFileSync(path.join(dir, info.inversion.file)))).toBe(true);
+  });
+
+  test('the inverted labels written as NIfTI read back on the original grid with the scan\'s header geometry', () => {
+    const { volume, record, header } = preprocessImageForInference(imageFile, 'abdomen');
+    const pred = readF32(path.join(dir, info.prediction.file));
+    const inverted = invertLabels({ data: pred, shape: volume.shape }, record);
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'voco-seg-'));
+    try {
+      for (const [name, labels, dtype] of [
+        ['seg.nii.gz', inverted, 'uint8'],
+        // More than 255 classes: int16.
+        ['many.nii', { ...inverted, data: inverted.data.map((v) => (v === 4 ? 300 : v)) }, 'int16'],
+      ] as const) {
+        const file = path.join(tmp, name);
+        writeLabelNifti(file, labels, header);
+        const back = loadLabelMap(file);
+        expect(back.header.datatypeName).toBe(dtype);
+        expect(back.volume.shape).toEqual(header.shape);
+        expect(back.volume.affine).toEqual(loadVolume(imageFile).volume.affine);
+        expect(Buffer.from(back.volume.data.buffer).equals(Buffer.from(labels.data.buffer))).toBe(true);
+        for (const key of ['pixdim', 'qformCode', 'sformCode', 'quatern', 'qoffset', 'srow', 'xyztUnits'] as const) {
+          expect(back.header[key]).toEqual(header[key]);
+        }
+      }
+      expect(fs.readdirSync(tmp).sort()).toEqual(['many.nii', 'seg.nii.gz']);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
