@@ -54,6 +54,41 @@ export function loadVolume(file: string): LoadedVolume {
   }
 }
 
+/**
+ * Only the header of a NIfTI file (plain or gzip-compressed; a compressed file is decompressed only as far as the
+ * header), e.g. to compare grids without reading voxels. Throws BadVolumeError for anything unusable.
+ */
+export function loadNiftiHeader(file: string): NiftiHeader {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (error) {
+    throw new BadVolumeError(file, `cannot open (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  try {
+    const start = readAt(fd, 0, NIFTI2_HEADER_BYTES);
+    if (!(start.length >= 2 && start[0] === 0x1f && start[1] === 0x8b)) return parseNiftiHeader(start, file);
+    let prefix: Uint8Array = new Uint8Array(0);
+    const gunzip = new Gunzip((chunk) => {
+      if (prefix.length < NIFTI2_HEADER_BYTES) prefix = concat(prefix, chunk);
+    });
+    try {
+      const buffer = new Uint8Array(1 << 14);
+      for (let position = 0; prefix.length < NIFTI2_HEADER_BYTES; ) {
+        const n = fs.readSync(fd, buffer, 0, buffer.length, position);
+        position += n;
+        gunzip.push(buffer.subarray(0, n), n === 0);
+        if (n === 0) break;
+      }
+    } catch (error) {
+      throw new BadVolumeError(file, `corrupt or truncated gzip data (${(error as Error).message})`);
+    }
+    return parseNiftiHeader(prefix, file);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function det3(m: readonly number[]): number {
   return (
     m[0] * (m[5] * m[10] - m[6] * m[9]) - m[1] * (m[4] * m[10] - m[6] * m[8]) + m[2] * (m[4] * m[9] - m[5] * m[8])
