@@ -33,12 +33,7 @@ function nearestIndex(c: number, n: number): number {
  * Nearest-neighbour resampling (label maps) with border padding: `xform` maps an output voxel index to a
  * fractional input voxel index, as for resampleTrilinear; values are copied, never blended.
  */
-export function resampleNearest(
-  src: Float32Array,
-  [nx, ny, nz]: readonly [number, number, number],
-  m: readonly number[],
-  [ox, oy, oz]: readonly [number, number, number],
-): Float32Array {
+export function resampleNearest(src: Float32Array, [nx, ny, nz]: Shape, m: readonly number[], [ox, oy, oz]: Shape): Float32Array {
   const out = new Float32Array(ox * oy * oz);
   let d = 0;
   if (isAxisAligned(m)) {
