@@ -1,10 +1,12 @@
-import { copyFileSync, existsSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeEntry, decodePairEntry, encodeEntry, encodePairEntry } from '../../data/cache/format';
 import { loadOrBuildPair, pairSource } from '../../data/cache/pair-task';
 import { VolumeCache } from '../../data/cache/store';
+import { loadLabelMap } from '../../data/segmentation/label-map';
 import { preprocessPair } from '../../data/segmentation/preprocess';
+import { invertLabels } from '../../data/transforms/invert';
 import { REFERENCE } from '../helpers/reference';
 
 const CASE = join(REFERENCE, 'segmentation/labels/v02_psr_int16slope_int16_nii');
@@ -60,6 +62,13 @@ describeWithReference('labelled pairs in the volume cache', () => {
     expect(cached.volume.record).toEqual(JSON.parse(JSON.stringify(expected!.record)));
     // The default uint16 image storage.
     expect(maxError(cached.volume.image.data, expected!.image.data)).toBeLessThanOrEqual(0.5 / 65535 + 1e-7);
+
+    // The cached record inverts the cached label as MONAI's Invertd does (its voxel agreement with the label file).
+    const back = invertLabels(cached.volume.label, cached.volume.record);
+    const original = loadLabelMap(label).volume.data;
+    const agreeing = original.filter((v, i) => v === back.data[i]).length;
+    const info = JSON.parse(readFileSync(join(CASE, 'case.json'), 'utf8'));
+    expect(agreeing / original.length).toBe(info.inversion.label_roundtrip_voxel_agreement);
 
     utimesSync(labelCopy, new Date(), new Date(Date.now() + 5000));
     expect((await loadOrBuildPair(cache, source)).status).toBe('built');

@@ -32,7 +32,7 @@ interface Case {
   steps: Step[];
   label_spacing_nearest: { ties: Record<Axis, { tie_output_indices: number[] }> };
   prediction: { file: string; shape: number[] };
-  inversion: { file: string; shape: number[]; affine: number[][] };
+  inversion: { file: string; shape: number[]; affine: number[][]; label_roundtrip_voxel_agreement: number };
 }
 
 const MONAI_STEP: Record<SegmentationStep, string> = {
@@ -122,6 +122,11 @@ describeWithReference.each(cases)('segmentation chain of %s equals MONAI 1.3.2',
     info.inversion.affine.flat().forEach((v, i) => expect(Math.abs(inverted.affine[i] - v)).toBeLessThanOrEqual(1e-9));
     expect(inverted.affine).toEqual(loadVolume(imageFile).volume.affine);
     expect(Buffer.from(inverted.data.buffer).equals(fs.readFileSync(path.join(dir, info.inversion.file)))).toBe(true);
+    // The preprocessed label brought back agrees with the label file on the same voxels as in MONAI.
+    const pair = preprocessPair(imageFile, labelFile, 'abdomen');
+    const back = invertLabels(pair.label, pair.record).data;
+    const original = loadLabelMap(labelFile).volume.data;
+    expect(original.filter((v, i) => v === back[i]).length / original.length).toBe(info.inversion.label_roundtrip_voxel_agreement);
   });
 
   test('the inverted labels written as NIfTI read back on the original grid with the scan\'s header geometry', () => {
