@@ -39,14 +39,22 @@ export function loadLabelMap(file: string): LoadedLabelMap {
 /** A label map that does not lie on its image's voxel grid. */
 export class LabelGridError extends UserError {}
 
+/** Whether two grids are the same voxel grid: equal shapes, affines within MONAI's AFFINE_TOL. */
+export function sameGrid(a: Grid, b: Grid): boolean {
+  return a.shape.every((n, i) => n === b.shape[i]) && allClose(a.affine, b.affine, GRID_TOLERANCE, 0);
+}
+
+/** A grid in a few words for messages: its shape and the first three rows of its affine. */
+export function describeGrid(g: Grid): string {
+  return `${g.shape.join('x')} voxels, affine [${g.affine.slice(0, 12).map((v) => +v.toFixed(4)).join(', ')}]`;
+}
+
 /** Throws a one-line LabelGridError naming both files when the label's grid (shape or affine) differs from the image's. */
 export function checkLabelGrid(imageFile: string, image: Grid, labelFile: string, label: Grid): void {
-  const sameShape = image.shape.every((n, i) => n === label.shape[i]);
-  if (sameShape && allClose(label.affine, image.affine, GRID_TOLERANCE, 0)) return;
-  const describe = (g: Grid) => `${g.shape.join('x')} voxels, affine [${g.affine.slice(0, 12).map((v) => +v.toFixed(4)).join(', ')}]`;
-  const what = sameShape ? 'affine' : 'shape';
+  if (sameGrid(image, label)) return;
+  const what = image.shape.every((n, i) => n === label.shape[i]) ? 'affine' : 'shape';
   throw new LabelGridError(
-    `label ${labelFile} (${describe(label)}) is not on the grid of its image ${imageFile} (${describe(image)}): the ${what} differs`,
+    `label ${labelFile} (${describeGrid(label)}) is not on the grid of its image ${imageFile} (${describeGrid(image)}): the ${what} differs`,
   );
 }
 
