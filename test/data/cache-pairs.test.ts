@@ -2,6 +2,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeEntry, decodePairEntry, encodeEntry, encodePairEntry } from '../../data/cache/format';
+import { buildCache } from '../../data/cache/build';
 import { loadOrBuildPair, pairSource } from '../../data/cache/pair-task';
 import { VolumeCache } from '../../data/cache/store';
 import { loadLabelMap } from '../../data/segmentation/label-map';
@@ -87,5 +88,16 @@ describeWithReference('labelled pairs in the volume cache', () => {
     expect(outcome).toMatchObject({ status: 'bad', known: false });
     if (outcome.status === 'bad') expect(outcome.reason).toMatch(new RegExp(`label ${otherGrid} .* not on the grid of its image ${image}`));
     expect(await loadOrBuildPair(cache, pairSource(image, otherGrid, 'abdomen'))).toMatchObject({ status: 'bad', known: true });
+  });
+
+  test('buildCache fills pair entries in a worker thread, reporting a bad pair', async () => {
+    const otherGrid = join(REFERENCE, 'segmentation/labels/v01_lps_int16_uint8_gz/label_lps_uint8.nii.gz');
+    const sources = [pairSource(image, label, 'abdomen'), pairSource(image, otherGrid, 'abdomen'), pairSource(image, label, 'chest')];
+    const summary = await buildCache({ sources, cache: { dir }, workers: 1 });
+    expect([summary.total, summary.built, summary.cached, summary.bad.length]).toEqual([3, 2, 0, 1]);
+    expect(summary.bad[0].reason).toMatch(/is not on the grid of its image/);
+    const outcome = await loadOrBuildPair(new VolumeCache({ dir }), sources[0]);
+    expect(outcome.status).toBe('cached');
+    if (outcome.status === 'cached') expect(Buffer.from(outcome.volume.label.data.buffer).equals(Buffer.from(expected!.label.data.buffer))).toBe(true);
   });
 });
