@@ -4,10 +4,12 @@ import type { Volume } from '../volume';
 import { voxelCount } from '../volume';
 import { CACHE_DTYPES, CacheDtype, dequantize, quantize } from './quantize';
 import type { PreprocessRecord } from '../transforms/invert';
+import { MAX_LABEL } from '../segmentation/label-map';
 
 /**
  * One cache entry on disk:
  *   magic "VOCOVOL1" | u32 header length | header JSON (utf-8) | payload | sha256 of everything before it (32 bytes)
+ * A pair entry's payload is the image's followed by the label's; its header adds `label` and the `record`.
  * The trailing digest makes a truncated or damaged entry detectable, so it is rebuilt rather than trusted.
  */
 const MAGIC = Buffer.from('VOCOVOL1', 'latin1');
@@ -101,7 +103,7 @@ export const PAIR_ENTRY: EntryCodec<CachedPair> = { encode: encodePairEntry, dec
 function labelBytes(values: Float32Array): { dtype: LabelDtype; bytes: Uint8Array } {
   let max = 0;
   for (const v of values) {
-    if (!(Number.isInteger(v) && v >= 0 && v <= 32767)) throw new Error(`cache: label value ${v} is not a class index`);
+    if (!(Number.isInteger(v) && v >= 0 && v <= MAX_LABEL)) throw new Error(`cache: label value ${v} is not a class index`);
     if (v > max) max = v;
   }
   if (max <= 255) return { dtype: 'uint8', bytes: Uint8Array.from(values) };
