@@ -32,6 +32,8 @@ export interface SegmentationOptions {
  * on the image's grid): Orientation RAS for both; Spacing to the family's voxel size, bilinear for the image and
  * nearest (exact ties up, border) for the label onto the image's output grid; the family's HU window on the image;
  * the image's foreground box (> 0 after the window) cropped from both. Also returns the record that inverts it.
+ * Every family's spacing and window apply; the pre-training pad and resize do not (upstream's segmentation chain
+ * has neither, and a label map cannot be resized trilinearly).
  */
 export function preprocessSegmentation<L extends Volume | undefined>(
   image: Volume,
