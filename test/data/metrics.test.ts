@@ -32,7 +32,7 @@ const expectClose = (got: readonly number[], want: readonly (number | null)[], t
 describeLabels('Dice equals MONAI DiceMetric(include_background=False)', () => {
   const semantics = haveLabels ? (JSON.parse(fs.readFileSync(SEMANTICS, 'utf8')) as Record<string, unknown>) : {};
   const label = [0, 1, 1, 0, 0, 0];
-  const single = Object.entries(semantics).filter(([key, v]) => key !== 'setup' && !key.startsWith('batch')) as [string, { pred: number[]; none: (number | null)[]; mean: number; not_nans: number }][];
+  const single = Object.entries(semantics).filter(([key]) => key !== 'setup' && !key.startsWith('batch')) as [string, { pred: number[]; none: (number | null)[]; mean: number; not_nans: number }][];
 
   test.each(single)('%s', (_name, item) => {
     const scores = diceScores(item.pred, label, { numClasses: 3 });
