@@ -34,7 +34,7 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
     process.stderr.write(`evaluating the "${list.key}" list of ${args.truth}: ${list.entries.length} cases, predictions from ${args.pred}\n`);
     const cases: CaseResult[] = list.entries.map((entry, i) => {
       const result = evaluateCase(entry, args.pred, numClasses);
-      const outcome = result.status === 'ok' ? `mean Dice ${result.meanDice.toFixed(4)}` : result.status === 'failed' ? `failed: ${result.problem}` : `missing prediction ${result.prediction}`;
+      const outcome = result.status === 'ok' ? `mean Dice ${Number.isNaN(result.meanDice) ? 'nan (no foreground class in the truth)' : result.meanDice.toFixed(4)}` : result.status === 'failed' ? `failed: ${result.problem}` : `missing prediction ${result.prediction}`;
       process.stderr.write(`[${i + 1}/${list.entries.length}] ${result.name}: ${outcome}\n`);
       return result;
     });

@@ -5,7 +5,7 @@
  * of the voxels differ, each only where our two largest outputs are within 1e-4).
  *
  * The forward model comes from graph/models/swinunetr/ (the SwinUNETR builder); the test is skipped, saying so,
- * while that module is absent. Its one assumption about the module is `forwardModel` below.
+ * while that module is absent (its `buildSegmenterGraph` and `resolveSwinUnetrOptions` are used in `forwardModel`).
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -23,26 +23,28 @@ const ROOT = path.resolve(__dirname, '../..');
 const MODEL_MODULE = path.join(ROOT, 'graph/models/swinunetr');
 const FIXTURE = path.join(REFERENCE, 'segmentation/sliding_window');
 const WEIGHTS = path.join(REFERENCE, 'segmentation/tiny12_r64_b2_c4/weights.safetensors');
-const haveModule = fs.existsSync(MODEL_MODULE);
+const haveModule = fs.existsSync(path.join(MODEL_MODULE, 'model.ts'));
 const haveFixture = fs.existsSync(path.join(FIXTURE, 'expected.safetensors')) && fs.existsSync(WEIGHTS);
 if (!haveModule) console.log(`skipped the SwinUNETR sliding-window fixture: no SwinUNETR model (${path.relative(ROOT, MODEL_MODULE)}/)`);
 else if (!haveFixture) console.log(`skipped the SwinUNETR sliding-window fixture: no reference files at ${FIXTURE}`);
 
-interface SwinUnetrForward {
-  readonly graph: Graph;
-  readonly image: Tensor;
-  readonly logits: Tensor;
+interface SegmenterModule {
+  buildSegmenterGraph(options: object, batch: number): { graph: Graph; image: Tensor; logits: Tensor };
+}
+interface OptionsModule {
+  resolveSwinUnetrOptions(input: object): object;
 }
 
 /**
- * The fixture's model as a forward ONNX file, image [batch, 1, 64, 64, 64] -> logits [batch, 4, 64, 64, 64], the
- * state dict baked in: the builder's parameters carry MONAI's state-dict names, as everywhere in graph/models.
+ * The fixture's model as a forward ONNX file, image [batch, 1, 64, 64, 64] -> logits [batch, 4, 64, 64, 64], with
+ * the state dict baked in: the segmenter graph's parameters carry MONAI's state-dict names.
  */
 function forwardModel(file: string, batch: number): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const models = require(MODEL_MODULE) as { buildSwinUnetrForward?: (o: object) => SwinUnetrForward };
-  if (typeof models.buildSwinUnetrForward !== 'function') throw new Error(`${MODEL_MODULE} does not export buildSwinUnetrForward`);
-  const net = models.buildSwinUnetrForward({ featureSize: 12, inChannels: 1, outChannels: 4, roi: 64, batch });
+  /* eslint-disable @typescript-eslint/no-require-imports -- the module is optional until the SwinUNETR branch is merged */
+  const { buildSegmenterGraph } = require(path.join(MODEL_MODULE, 'model')) as SegmenterModule;
+  const { resolveSwinUnetrOptions } = require(path.join(MODEL_MODULE, 'options')) as OptionsModule;
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const net = buildSegmenterGraph(resolveSwinUnetrOptions({ preset: 'tiny', inChannels: 1, outChannels: 4, roi: 64, batchSize: batch }), batch);
   const state = readSafetensors(WEIGHTS);
   const weights = new Map<string, ConstantData>([...state].map(([name, t]) => [name, t.data as ConstantData]));
   const unnamed = net.graph.parameters.map((p) => p.tensor.name).filter((name) => !weights.has(name));
