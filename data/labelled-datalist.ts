@@ -28,12 +28,13 @@ export function loadLabelledList(jsonFile: string, key: DatalistKey, baseDir = p
   if (!Array.isArray(list)) throw new DatalistError(`${jsonFile}: has no "${key}" list`);
   if (list.length === 0) throw new DatalistError(`${jsonFile}: the "${key}" list is empty`);
   const entries = list.map((item, i) => {
-    const { image, label } = (item ?? {}) as { image?: unknown; label?: unknown };
+    const { image, label } = (typeof item === 'string' ? { image: item } : (item ?? {})) as { image?: unknown; label?: unknown };
     if (typeof image !== 'string' || image === '') throw new DatalistError(`${jsonFile}: ${key}[${i}] has no image path`);
     if (typeof label !== 'string' || label === '') throw new DatalistError(`${jsonFile}: ${key}[${i}] (${image}) has no label path`);
     return { image: path.resolve(baseDir, image), label: path.resolve(baseDir, label) };
   });
-  return { key, entries, ...(record.labels === undefined ? {} : { classNames: classNames(record.labels, jsonFile) }) };
+  const names = record.labels === undefined ? undefined : classNames(record.labels, jsonFile);
+  return { key, entries, ...(names && names.size > 0 ? { classNames: names } : {}) };
 }
 
 function classNames(table: unknown, jsonFile: string): Map<number, string> {

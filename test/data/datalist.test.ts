@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { DatalistError, loadDecathlonList, loadPretrainConfig } from '../../data/datalist';
+import { loadLabelledList } from '../../data/labelled-datalist';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'voco-datalist-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -76,5 +77,31 @@ describe('pre-training configs', () => {
     const config = write(`configs/${name.replace(/\W+/g, '-')}.json`, { datasets });
     expect(() => loadPretrainConfig(config)).toThrow(DatalistError);
     expect(() => loadPretrainConfig(config)).toThrow(message);
+  });
+});
+
+describe('labelled Decathlon lists', () => {
+  test('{image, label} entries of the chosen list, and the class names of the labels table', () => {
+    const list = write('lists/seg.json', {
+      labels: { '0': 'background', '1': 'liver', '3': 'kidney' },
+      training: [{ image: '../ct/a.nii.gz', label: '../seg/a.nii.gz' }],
+      validation: [{ image: '../ct/b.nii.gz', label: '../seg/b.nii.gz' }],
+    });
+    const loaded = loadLabelledList(list, 'validation');
+    expect(loaded.entries).toEqual([{ image: path.join(tmp, 'ct/b.nii.gz'), label: path.join(tmp, 'seg/b.nii.gz') }]);
+    expect([...(loaded.classNames ?? [])]).toEqual([[0, 'background'], [1, 'liver'], [3, 'kidney']]);
+    expect(loadLabelledList(write('lists/nolabels.json', { validation: [{ image: 'a', label: 'b' }], labels: {} }), 'validation').classNames).toBeUndefined();
+  });
+
+  test.each([
+    [{ validation: ['../ct/a.nii.gz'] }, /validation\[0\] \(\.\.\/ct\/a\.nii\.gz\) has no label path/],
+    [{ validation: [{ image: 'a.nii.gz' }] }, /validation\[0\] \(a\.nii\.gz\) has no label path/],
+    [{ validation: [] }, /"validation" list is empty/],
+    [{ training: [] }, /has no "validation" list/],
+    [{ validation: [{ image: 'a', label: 'b' }], labels: { one: 'liver' } }, /"labels" entry "one"/],
+  ])('%j is a DatalistError', (content, message) => {
+    const file = write('lists/bad.json', content);
+    expect(() => loadLabelledList(file, 'validation')).toThrow(DatalistError);
+    expect(() => loadLabelledList(file, 'validation')).toThrow(message);
   });
 });
