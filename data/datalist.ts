@@ -222,7 +222,7 @@ function globRegExp(pattern: string): RegExp {
   return new RegExp(`^${body}$`);
 }
 
-function readJson(file: string): unknown {
+export function readJson(file: string): unknown {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

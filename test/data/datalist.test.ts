@@ -4,6 +4,7 @@ import * as path from 'path';
 import { DatalistError, loadDecathlonList, loadPretrainConfig, loadSegmentationDatalist } from '../../data/datalist';
 import { writeNifti } from '../../data/nifti/write';
 import { LabelGridError } from '../../data/segmentation/label-map';
+import { loadLabelledList } from '../../data/labelled-datalist';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'voco-datalist-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -152,5 +153,31 @@ describe('labelled (segmentation) datalists', () => {
     expect(() => loadSegmentationDatalist(list)).toThrow(DatalistError);
     expect(() => loadSegmentationDatalist(list)).toThrow(message);
     expect(() => loadSegmentationDatalist(list)).toThrow(list);
+  });
+});
+
+describe('labelled Decathlon lists', () => {
+  test('{image, label} entries of the chosen list, and the class names of the labels table', () => {
+    const list = write('lists/seg.json', {
+      labels: { '0': 'background', '1': 'liver', '3': 'kidney' },
+      training: [{ image: '../ct/a.nii.gz', label: '../seg/a.nii.gz' }],
+      validation: [{ image: '../ct/b.nii.gz', label: '../seg/b.nii.gz' }],
+    });
+    const loaded = loadLabelledList(list, 'validation');
+    expect(loaded.entries).toEqual([{ image: path.join(tmp, 'ct/b.nii.gz'), label: path.join(tmp, 'seg/b.nii.gz') }]);
+    expect([...(loaded.classNames ?? [])]).toEqual([[0, 'background'], [1, 'liver'], [3, 'kidney']]);
+    expect(loadLabelledList(write('lists/nolabels.json', { validation: [{ image: 'a', label: 'b' }], labels: {} }), 'validation').classNames).toBeUndefined();
+  });
+
+  test.each([
+    [{ validation: ['../ct/a.nii.gz'] }, /validation\[0\] \(\.\.\/ct\/a\.nii\.gz\) has no label path/],
+    [{ validation: [{ image: 'a.nii.gz' }] }, /validation\[0\] \(a\.nii\.gz\) has no label path/],
+    [{ validation: [] }, /"validation" list is empty/],
+    [{ training: [] }, /has no "validation" list/],
+    [{ validation: [{ image: 'a', label: 'b' }], labels: { one: 'liver' } }, /"labels" entry "one"/],
+  ])('%j is a DatalistError', (content, message) => {
+    const file = write('lists/bad.json', content);
+    expect(() => loadLabelledList(file, 'validation')).toThrow(DatalistError);
+    expect(() => loadLabelledList(file, 'validation')).toThrow(message);
   });
 });
