@@ -5,11 +5,20 @@ import { closestOrthogonal } from '../transforms/orientation';
 import { columnNorms, linearPart, roundHalfEven } from '../transforms/matrix';
 
 export interface WriteNiftiOptions {
-  /** Stored element type; int16 values are rounded (half to even, as numpy) and clamped. Default float32. */
-  readonly datatype?: 'float32' | 'int16';
+  /** Stored element type; int16 and uint8 values are rounded (half to even, as numpy) and clamped. Default float32. */
+  readonly datatype?: NiftiWriteType;
   /** gzip the file; default: when the name ends in `.gz`. */
   readonly gzip?: boolean;
 }
+
+/** The element types the writer stores: CT numbers (float32, int16) and label maps (uint8). */
+export type NiftiWriteType = 'float32' | 'int16' | 'uint8';
+
+const TYPES: Record<NiftiWriteType, { code: number; bits: number; min: number; max: number }> = {
+  float32: { code: 16, bits: 32, min: -Infinity, max: Infinity },
+  int16: { code: 4, bits: 16, min: -32768, max: 32767 },
+  uint8: { code: 2, bits: 8, min: 0, max: 255 },
+};
 
 const HEADER_BYTES = 348;
 const VOX_OFFSET = 352;
@@ -26,33 +35,35 @@ export function writeNifti(file: string, volume: Volume, options: WriteNiftiOpti
 }
 
 /** The uncompressed bytes of a NIfTI-1 file holding `volume`. */
-export function encodeNifti(volume: Volume, datatype: 'float32' | 'int16'): Uint8Array {
+export function encodeNifti(volume: Volume, datatype: NiftiWriteType): Uint8Array {
   const [nx, ny, nz] = volume.shape;
-  const elementBytes = datatype === 'float32' ? 4 : 2;
+  const { bits, min, max } = TYPES[datatype];
+  const elementBytes = bits / 8;
   const bytes = new Uint8Array(VOX_OFFSET + nx * ny * nz * elementBytes);
   const view = new DataView(bytes.buffer);
   writeHeader(view, volume, datatype);
-  const image = datatype === 'float32' ? new Float32Array(bytes.buffer, VOX_OFFSET) : new Int16Array(bytes.buffer, VOX_OFFSET);
+  const image =
+    datatype === 'float32' ? new Float32Array(bytes.buffer, VOX_OFFSET) : datatype === 'int16' ? new Int16Array(bytes.buffer, VOX_OFFSET) : new Uint8Array(bytes.buffer, VOX_OFFSET);
   const src = volume.data;
   let d = 0;
   for (let z = 0; z < nz; z++) {
     for (let y = 0; y < ny; y++) {
       for (let x = 0; x < nx; x++) {
         const v = src[(x * ny + y) * nz + z];
-        image[d++] = datatype === 'float32' ? v : Math.min(Math.max(roundHalfEven(v), -32768), 32767);
+        image[d++] = datatype === 'float32' ? v : Math.min(Math.max(roundHalfEven(v), min), max);
       }
     }
   }
   return bytes;
 }
 
-function writeHeader(view: DataView, volume: Volume, datatype: 'float32' | 'int16'): void {
+function writeHeader(view: DataView, volume: Volume, datatype: NiftiWriteType): void {
   const le = true;
   const affine = volume.affine;
   view.setInt32(0, HEADER_BYTES, le);
   [3, ...volume.shape, 1, 1, 1, 1].forEach((d, i) => view.setInt16(40 + 2 * i, d, le));
-  view.setInt16(70, datatype === 'float32' ? 16 : 4, le);
-  view.setInt16(72, datatype === 'float32' ? 32 : 16, le);
+  view.setInt16(70, TYPES[datatype].code, le);
+  view.setInt16(72, TYPES[datatype].bits, le);
   const { quaternion, qfac } = affineQuaternion(affine);
   const zooms = columnNorms(affine);
   [qfac, ...zooms, 1, 1, 1, 1].forEach((p, i) => view.setFloat32(76 + 4 * i, p, le));
