@@ -142,11 +142,13 @@ export function randomAnatomy(rng: Rng): Anatomy {
   // Great vessels.
   const ya = yVb + 34;
   const aorta: Vec3[] = [at(-5, 25, 120, 3), [0, 15 * sy, 200], [-15, ya, 205], [-12, ya, -170]];
+  // The great vessels lie behind the pancreas and the bowel: they are drawn over them where the layouts meet.
+  const behind: TissueName[] = ['visceralFat', 'pancreas', 'gutWall', 'fluid', 'gas', 'feces'];
   for (let s = 0; s + 1 < aorta.length; s++) {
-    add(new Capsule(aorta[s], aorta[s + 1], s === 0 ? 14 : 11.5), 'blood', ['visceralFat', 'lung', 'myocardium'], 'aorta');
+    add(new Capsule(aorta[s], aorta[s + 1], s === 0 ? 14 : 11.5), 'blood', [...behind, 'lung', 'myocardium'], 'aorta');
   }
   for (const side of [-1, 1]) add(new Capsule([-12, ya, -170], [side * 55 * sx, ya + 10, -270], 7), 'blood', SOFT); // iliac arteries
-  add(new Capsule([22, yVb + 32, -170], [25, yVb + 40, 90], 11), 'vein', ['visceralFat', 'liver', 'lung'], 'inferior vena cava');
+  add(new Capsule([22, yVb + 32, -170], [25, yVb + 40, 90], 11), 'vein', [...behind, 'liver', 'lung'], 'inferior vena cava');
   add(new Capsule([10, 0, -10], [50 * sx, 5, 20], 7), 'vein', ['visceralFat', 'liver', 'pancreas']); // portal vein
   for (let b = 0; b < 4; b++) {
     // Hepatic veins: inside the liver, so part of its label (as organ annotations usually include them).
