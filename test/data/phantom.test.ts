@@ -10,7 +10,7 @@ import { paint, type PatientGrid } from '../../data/phantom/rasterize';
 import { Capsule, Ellipsoid, EllipticCylinder, Slab, type Shape } from '../../data/phantom/shapes';
 import { label, TISSUES, type TissueName } from '../../data/phantom/tissues';
 import { ORGANS, organLabel, organLabelTable, type OrganName } from '../../data/phantom/organs';
-import { FAMILY_PARAMS, preprocess } from '../../data/pipeline';
+import { FAMILY_PARAMS } from '../../data/pipeline';
 import { cropBox, foregroundBox } from '../../data/transforms/crop-foreground';
 import { orientRas } from '../../data/transforms/orientation';
 import { scaleIntensityRange } from '../../data/transforms/scale-intensity';
@@ -182,13 +182,17 @@ describe('phantom generator', () => {
     expect(TISSUES[0].name).toBe('air');
   });
 
-  it('is an adult abdomen: after the abdomen preprocessing the body is 300-350 x 220-260 mm and >= 150 mm long', () => {
-    // The old default (a trunk shrunk into a small field) gave about 180 x 105 mm; real abdominal CTs fill
-    // upstream's 288 x 288 x 96 mm sampling region across.
-    for (const seed of [0, 1]) {
+  it('is an adult abdomen: its foreground box (the abdomen window > 0) is 300-350 x 220-260 mm and >= 150 mm long', () => {
+    // The old default (a trunk shrunk into a small field) gave about 180 x 105 mm after the abdomen chain; real
+    // abdominal CTs fill upstream's 288 x 288 x 96 mm sampling region across. The box is measured on the RAS
+    // scanner grid (CropForegroundd's box, before the 1.5 mm resampling, which only rounds it).
+    for (const seed of [0, 1, 2]) {
       const p = generatePhantom(seed);
       expect(p.scale).toBeCloseTo(1, 6);
-      const mm = preprocess(p.volume, 'abdomen').shape.map((n) => n * 1.5);
+      const ras = orientRas(p.volume);
+      const { start, end } = foregroundBox(scaleIntensityRange(ras, FAMILY_PARAMS.abdomen.window));
+      const spacing = [0, 1, 2].map((a) => Math.hypot(ras.affine[a], ras.affine[4 + a], ras.affine[8 + a]));
+      const mm = [0, 1, 2].map((a) => (end[a] - start[a]) * spacing[a]);
       expect(mm[0]).toBeGreaterThanOrEqual(295);
       expect(mm[0]).toBeLessThanOrEqual(355);
       expect(mm[1]).toBeGreaterThanOrEqual(215);
