@@ -187,5 +187,5 @@ export function randomAnatomy(rng: Rng): Anatomy {
     bone(new Ellipsoid([side * 50 * sx, 45 * sy, -322], [40, 9, 10], side * -0.55), 2.5);
   }
   bone(new Ellipsoid([0, yVb - 12, -248], [45, 17, 48]), 3);
-  return { halfWidth, halfDepth, zMin, zMax, abdomenTop: [85, 135], ops };
+  return { halfWidth, halfDepth, zMin, zMax, abdomenTop: [80, 125], ops };
 }

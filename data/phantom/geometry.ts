@@ -30,9 +30,10 @@ export interface GeometryOptions {
 
 /**
  * Abdominal scans of an adult at real size in small matrices (fast to make, small on disk): a 335 to 490 mm field
- * of view with the body 72% to 90% of its width, 150 to 260 mm long. After resampling to 1.5 mm and the foreground
- * crop the body fills about 200-235 x 145-175 voxels and 100-175 slices, as real abdominal CTs do, so the 192 x
- * 192 x 64 VoCo region and the 96^3 fine-tuning crops lie mostly inside the patient.
+ * of view with the body 72% to 90% of its width, 200 to 300 mm long (from the lung bases past the kidneys). After
+ * resampling to 1.5 mm and the foreground crop the body fills about 200-235 x 145-175 voxels and 130-200 slices,
+ * as real abdominal CTs do, so the 192 x 192 x 64 VoCo region and the 96^3 fine-tuning crops lie mostly inside
+ * the patient.
  */
 export const DEFAULT_GEOMETRY: GeometryOptions = {
   inPlaneSize: [128, 192],
@@ -40,7 +41,7 @@ export const DEFAULT_GEOMETRY: GeometryOptions = {
   inPlaneSpacing: [1.2, 3.0],
   sliceSpacing: [1, 5],
   bodyFill: [0.72, 0.9],
-  scanLength: [150, 260],
+  scanLength: [200, 300],
   orientations: AXIAL_ORIENTATIONS,
 };
 
