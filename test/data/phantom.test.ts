@@ -9,6 +9,13 @@ import { AXIAL_ORIENTATIONS, DEFAULT_GEOMETRY, PhantomOptionError, type Geometry
 import { paint, type PatientGrid } from '../../data/phantom/rasterize';
 import { Capsule, Ellipsoid, EllipticCylinder, Slab, type Shape } from '../../data/phantom/shapes';
 import { label, TISSUES, type TissueName } from '../../data/phantom/tissues';
+import { ORGANS, organLabel, organLabelTable, type OrganName } from '../../data/phantom/organs';
+import { FAMILY_PARAMS } from '../../data/pipeline';
+import { cropBox, foregroundBox } from '../../data/transforms/crop-foreground';
+import { orientRas } from '../../data/transforms/orientation';
+import { scaleIntensityRange } from '../../data/transforms/scale-intensity';
+import { resampleToSpacing } from '../../data/transforms/spacing';
+import type { Volume } from '../../data/volume';
 
 /** Small scans so that the tests stay fast. */
 const SMALL: Partial<GeometryOptions> = { inPlaneSize: [48, 72], slices: [24, 48] };
@@ -175,8 +182,79 @@ describe('phantom generator', () => {
     expect(TISSUES[0].name).toBe('air');
   });
 
+  it('is an adult abdomen: its foreground box (the abdomen window > 0) is 300-350 x 220-260 mm and >= 150 mm long', () => {
+    // The old default (a trunk shrunk into a small field) gave about 180 x 105 mm after the abdomen chain; real
+    // abdominal CTs fill upstream's 288 x 288 x 96 mm sampling region across. The box is measured on the RAS
+    // scanner grid (CropForegroundd's box, before the 1.5 mm resampling, which only rounds it).
+    for (const seed of [0, 1, 2]) {
+      const p = generatePhantom(seed);
+      expect(p.scale).toBeCloseTo(1, 6);
+      const ras = orientRas(p.volume);
+      const { start, end } = foregroundBox(scaleIntensityRange(ras, FAMILY_PARAMS.abdomen.window));
+      const spacing = [0, 1, 2].map((a) => Math.hypot(ras.affine[a], ras.affine[4 + a], ras.affine[8 + a]));
+      const mm = [0, 1, 2].map((a) => (end[a] - start[a]) * spacing[a]);
+      expect(mm[0]).toBeGreaterThanOrEqual(295);
+      expect(mm[0]).toBeLessThanOrEqual(355);
+      expect(mm[1]).toBeGreaterThanOrEqual(215);
+      expect(mm[1]).toBeLessThanOrEqual(265);
+      expect(mm[2]).toBeGreaterThanOrEqual(150);
+      const present = new Set(p.organs);
+      for (const organ of ORGANS) expect(present.has(organLabel(organ))).toBe(true);
+    }
+  });
+
+  it('labels organs where their tissues are, also after the preprocessing (resampled labels keep their HU)', () => {
+    const p = generatePhantom(7, { contrast: true, geometry: { inPlaneSize: [96, 96], slices: [40, 48] } });
+    const huOf = (t: TissueName) => TISSUES[label(t)].contrast;
+    // On the scanner grid: every organ voxel holds one of its tissues, and those tissues nowhere else carry it.
+    const tissuesOf: Partial<Record<OrganName, TissueName[]>> = {
+      liver: ['liver', 'vein'],
+      spleen: ['spleen'],
+      'right kidney': ['kidneyCortex', 'kidneyMedulla', 'fluid'],
+      aorta: ['blood'],
+      pancreas: ['pancreas'],
+    };
+    for (const [organ, tissues] of Object.entries(tissuesOf) as [OrganName, TissueName[]][]) {
+      const allowed = new Set(tissues.map(label));
+      const value = organLabel(organ);
+      let count = 0;
+      for (let i = 0; i < p.organs.length; i++) if (p.organs[i] === value) count++, expect(allowed.has(p.labels[i]) || p.labels[i]).toBe(true);
+      expect(count).toBeGreaterThan(100);
+    }
+    // Through the abdomen chain: each organ's indicator resampled with the image (voxels >= 0.999 are the organ
+    // for nearest resampling too) and cropped with the image's foreground box holds the organ's CT numbers.
+    const ras = orientRas(p.volume);
+    const spacing = FAMILY_PARAMS.abdomen.pixdim;
+    const image = resampleToSpacing(ras, spacing);
+    const box = foregroundBox(scaleIntensityRange(image, FAMILY_PARAMS.abdomen.window));
+    const hu = cropBox(image, box);
+    const organHu = (organ: OrganName, shift = 0): { inside: number; count: number } => {
+      const mask: Volume = { ...p.volume, data: Float32Array.from(p.organs, (o) => (o === organLabel(organ) ? 1 : 0)) };
+      const m = cropBox(resampleToSpacing(orientRas(mask), spacing), box);
+      const [lo, hi] = [Math.min(...tissuesOf[organ]!.map(huOf)) - 60, Math.max(...tissuesOf[organ]!.map(huOf)) + 60];
+      const [, ny, nz] = m.shape;
+      let inside = 0;
+      let count = 0;
+      for (let i = 0; i < m.data.length; i++) {
+        if (m.data[i] < 0.999) continue;
+        const j = i + shift * ny * nz; // `shift` voxels along x: a label that is off must fail this check
+        if (j < 0 || j >= hu.data.length) continue;
+        count++;
+        if (hu.data[j] >= lo && hu.data[j] <= hi) inside++;
+      }
+      return { inside: inside / count, count };
+    };
+    for (const organ of Object.keys(tissuesOf) as OrganName[]) {
+      const { inside, count } = organHu(organ);
+      expect(count).toBeGreaterThan(50);
+      expect(inside).toBeGreaterThan(0.95);
+    }
+    expect(organHu('aorta', 12).inside).toBeLessThan(0.5);
+  });
+
   it('rejects bad options with a clear error', () => {
     expect(() => generatePhantom(1, { geometry: { inPlaneSize: [90, 20] } })).toThrow(PhantomOptionError);
+    expect(() => generatePhantom(1, { geometry: { bodyFill: [0.5, 1.2] } })).toThrow(/body fill/);
     expect(() => generatePhantom(1, { geometry: { orientations: ['RAX'] } })).toThrow(/orientation 'RAX'/);
     expect(() => generatePhantom(1, { noiseHu: [-1, 3] })).toThrow(/noise range/);
   });
@@ -197,6 +275,13 @@ describe('phantom dataset', () => {
     const validation = loadDecathlonList(json, { key: 'validation' });
     expect(training.map((f) => path.relative(dir, f))).toEqual(['imagesTr/phantom_000.nii.gz', 'imagesTr/phantom_001.nii.gz']);
     expect(validation.map((f) => path.relative(dir, f))).toEqual(['imagesTr/phantom_002.nii.gz']);
+    const dataset = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(dataset.labels).toEqual(organLabelTable());
+    expect(dataset.labels).toMatchObject({ '0': 'background', '1': 'liver', '2': 'spleen', '3': 'right kidney', '4': 'left kidney', '5': 'aorta' });
+    expect(dataset.numTraining).toBe(2);
+    expect([...dataset.training, ...dataset.validation]).toEqual(
+      ['000', '001', '002'].map((n) => ({ image: `./imagesTr/phantom_${n}.nii.gz`, label: `./labelsTr/phantom_${n}.nii.gz` })),
+    );
     [...training, ...validation].forEach((file, i) => {
       const expected = generatePhantom(phantomSeed(9, i), options.phantom);
       const { volume, header } = loadVolume(file);
@@ -204,8 +289,14 @@ describe('phantom dataset', () => {
       expect(bytes(volume.data).equals(bytes(expected.volume.data))).toBe(true);
       volume.affine.forEach((v, k) => expect(v).toBeCloseTo(expected.volume.affine[k], 5));
       expect(header.datatypeName).toBe(expected.storedType);
+      const labels = loadVolume(path.join(dir, [...dataset.training, ...dataset.validation][i].label));
+      expect(labels.header.datatypeName).toBe('uint8');
+      expect(labels.volume.shape).toEqual(volume.shape);
+      expect(labels.volume.affine).toEqual(volume.affine);
+      expect(Array.from(labels.volume.data)).toEqual(Array.from(expected.organs));
     });
     expect(fs.readdirSync(path.join(dir, 'imagesTr')).length).toBe(3);
+    expect(fs.readdirSync(path.join(dir, 'labelsTr')).length).toBe(3);
   });
 
   it('reuses a complete dataset made with the same options and rewrites otherwise', () => {
@@ -218,6 +309,9 @@ describe('phantom dataset', () => {
     fs.rmSync(file);
     ensurePhantomDataset(dir, options);
     expect(loadVolume(file).volume.shape.length).toBe(3);
+    fs.rmSync(path.join(dir, 'labelsTr/phantom_000.nii.gz'));
+    ensurePhantomDataset(dir, options);
+    expect(loadVolume(path.join(dir, 'labelsTr/phantom_000.nii.gz')).header.datatypeName).toBe('uint8');
     ensurePhantomDataset(dir, { ...options, seed: 5 });
     expect(JSON.parse(fs.readFileSync(json, 'utf8')).phantom.seed).toBe(5);
   });
