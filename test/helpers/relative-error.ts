@@ -23,3 +23,11 @@ export function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < b.length; i++) num += (a[i] - b[i]) ** 2;
   return Math.sqrt(num) / norm(b);
 }
+
+/** Names whose error exceeds its bound, with the error: [] when all pass (a readable failure otherwise). */
+export function overBound(names: readonly string[], error: (name: string) => number, bound: (name: string) => number): string[] {
+  return names.flatMap((name) => {
+    const e = error(name);
+    return e <= bound(name) ? [] : [`${name}: ${e.toExponential(2)} > ${bound(name)}`];
+  });
+}

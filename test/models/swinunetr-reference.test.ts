@@ -9,7 +9,7 @@ import { GradientResult, Trainer, loadArtifacts } from '../../runtime/trainer';
 import { readSafetensors } from '../../runtime/weights/safetensors';
 import { TensorMap } from '../../runtime/weights/tensor-map';
 import { REFERENCE } from '../helpers/reference';
-import { maxRelative, norm, relativeL2 } from '../helpers/relative-error';
+import { maxRelative, norm, overBound, relativeL2 } from '../helpers/relative-error';
 
 /**
  * One DiceCE training step of SwinUNETR v2 (feature size 12, roi 64, 2 crops, 4 classes) through the written
@@ -39,14 +39,6 @@ const data = (tensors: TensorMap, name: string): Float32Array => {
   if (!t) throw new Error(`reference lacks ${name}`);
   return t.data as Float32Array;
 };
-
-/** Names whose error exceeds its bound, with the error: [] when all pass (a readable failure otherwise). */
-function overBound(names: readonly string[], error: (name: string) => number, bound: (name: string) => number): string[] {
-  return names.flatMap((name) => {
-    const e = error(name);
-    return e <= bound(name) ? [] : [`${name}: ${e.toExponential(2)} > ${bound(name)}`];
-  });
-}
 
 describeFixture('SwinUNETR tiny (fs 12, roi 64, 2 crops, 4 classes) equals the MONAI DiceCE training step', () => {
   let tmp: string;

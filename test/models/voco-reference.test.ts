@@ -5,7 +5,7 @@ import { writeVocoGradients } from '../../graph/models/voco-grad';
 import { readSafetensors } from '../../runtime/weights/safetensors';
 import { NamedTensor, TensorMap } from '../../runtime/weights/tensor-map';
 import { REFERENCE } from '../helpers/reference';
-import { maxRelative, norm, relativeL2 } from '../helpers/relative-error';
+import { maxRelative, norm, overBound, relativeL2 } from '../helpers/relative-error';
 
 /**
  * One full training step of the tiny model (roi 64, 1 + 9 crops) through `voco grad`, against the upstream
@@ -70,14 +70,6 @@ describeFixture('VoCo tiny (fs 12, roi 64, 1 + 9 crops) equals the upstream PyTo
   afterAll(() => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
-
-  /** Names whose error exceeds its bound, with the error: [] when all pass (a readable failure otherwise). */
-  function overBound(names: readonly string[], error: (name: string) => number, bound: (name: string) => number): string[] {
-    return names.flatMap((name) => {
-      const e = error(name);
-      return e <= bound(name) ? [] : [`${name}: ${e.toExponential(2)} > ${bound(name)}`];
-    });
-  }
 
   test('backbone, heads and logits match (debug intermediates)', () => {
     const names = ['swin.hidden0', 'swin.hidden1', 'swin.hidden2', 'swin.hidden3', 'swin.hidden4', 'student', 'teacher', 'logits.intra0'];

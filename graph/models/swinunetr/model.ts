@@ -8,6 +8,10 @@ import { SwinUnetrOptions } from './options';
 export interface SwinUnetrNet {
   /** [N, outChannels, r, r, r]. */
   readonly logits: Tensor;
+  /** The five SwinViT outputs (the skips of decoder5 and the encoders). */
+  readonly hidden: readonly Tensor[];
+  /** The outputs of decoder5, decoder4, decoder3, decoder2 and decoder1. */
+  readonly decoders: readonly Tensor[];
   readonly buffers: readonly RelativePositionBuffer[];
 }
 
@@ -34,7 +38,7 @@ export function swinUnetr(x: Tensor, o: Pick<SwinUnetrOptions, 'featureSize' | '
   const dec0 = up('decoder2', dec1, enc1, 2 * fs, fs);
   const out = up('decoder1', dec0, enc0, fs, fs);
   const logits = g.scope('out', () => unetOutBlock(out, { inChannels: fs, outChannels: o.outChannels }));
-  return { logits, buffers };
+  return { logits, hidden, decoders: [dec3, dec2, dec1, dec0, out], buffers };
 }
 
 export const IMAGE_INPUT = 'image';
