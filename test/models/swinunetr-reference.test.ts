@@ -21,14 +21,21 @@ if (!present) console.log(`skipped SwinUNETR reference tests: no fixture at ${FI
 const describeFixture = present ? describe : describe.skip;
 
 /**
- * Gradients of the deep part (SwinViT stages, encoder3/4/10, decoder5..3) that float32 cannot pin to 1e-3. Their
- * only paths to the loss pass through InstanceNorm over 2^3 (encoder10), 4^3 (decoder5) and 8^3 voxels followed by
- * LeakyReLU, where rounding moves pre-activations across the kink. Measured: feeding our own step weights changed
- * by one float32 rounding (relative 1.2e-7, random signs) moves these gradients by 1e-3 .. 7e-3 relative L2 (on
- * grad_head), the same order as their distance from PyTorch (largest 1.5e-2, swinViT.layers4.0.blocks.1.attn.proj
- * .weight, whose norm matches to 3e-4), while the shallow path (patch embedding, encoder1/2, decoder1/2, out) moves
- * by < 2e-4 and matches PyTorch within 1e-3. (No float64 recomputation: ONNX Runtime's CPU provider has no float64
- * Conv or ConvTranspose kernel.)
+ * Gradients of the deep part (SwinViT stages, encoder3/4/10, decoder5..3) that float32 does not pin to 1e-3: on
+ * grad_head they are 1e-3 .. 1.5e-2 from PyTorch (largest swinViT.layers4.0.blocks.1.attn.proj.weight, whose norm
+ * matches to 3e-4), while the shallow path (patch embedding, encoder1/2, decoder1/2, out) is within 1e-3 (largest
+ * 9.8e-4, decoder2.transp_conv.conv.weight).
+ * Measured, not assumed:
+ * - Our step is deterministic, but feeding it the reference weights changed by one float32 rounding (relative
+ *   1.2e-7, random signs) moves these same gradients by 1e-3 .. 7e-3 relative L2 (the shallow ones by < 6e-4): the
+ *   distance from PyTorch is of the size of float32's own spread here. Perturbing only encoder10 and decoder5
+ *   reproduces the whole spread (median 2e-3).
+ * - A float64 recomputation of that bottleneck (encoder10 on hidden4 at 2^3 voxels, decoder5 at 4^3, from our
+ *   hidden3, hidden4 and the cotangent at its output; test/graph/conv-reference.ts convolutions) matches our float32
+ *   weight and input gradients to 9e-7 and moves by < 3e-7 under the same perturbation of its inputs or weights, and
+ *   no LeakyReLU input there is within 1e-5 of the kink: the bottleneck computes right and is well-conditioned on its
+ *   own; the spread enters through the cotangent it receives. A float64 run of the whole model, which would locate
+ *   it and rank the two float32 results, is not possible here: ONNX Runtime's CPU provider has no float64 Conv.
  */
 const SHALLOW = /^(swinViT\.patch_embed\.|encoder1\.|encoder2\.|decoder1\.|decoder2\.|out\.)/;
 const DEEP_BOUND = 2e-2;
