@@ -34,8 +34,10 @@ const describeFixture = present ? describe : describe.skip;
  *   hidden3, hidden4 and the cotangent at its output; test/graph/conv-reference.ts convolutions) matches our float32
  *   weight and input gradients to 9e-7 and moves by < 3e-7 under the same perturbation of its inputs or weights, and
  *   no LeakyReLU input there is within 1e-5 of the kink: the bottleneck computes right and is well-conditioned on its
- *   own; the spread enters through the cotangent it receives. A float64 run of the whole model, which would locate
- *   it and rank the two float32 results, is not possible here: ONNX Runtime's CPU provider has no float64 Conv.
+ *   own, so the spread must come in with the cotangent it receives from the decoders above it (where exactly is not
+ *   located: perturbing decoder4..2 instead moves the deep gradients by < 2e-5). A float64 run of the whole model,
+ *   which would locate it and rank the two float32 results, is not possible here: ONNX Runtime's CPU provider has
+ *   no float64 Conv.
  */
 const SHALLOW = /^(swinViT\.patch_embed\.|encoder1\.|encoder2\.|decoder1\.|decoder2\.|out\.)/;
 const DEEP_BOUND = 2e-2;
