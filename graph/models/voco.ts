@@ -5,14 +5,16 @@ import { add, mul } from '../ops/elementwise';
 import { detach, reshape } from '../ops/shape';
 import { concat } from '../ops/slice';
 import { dropout } from '../nn/dropout';
-import { RelativePositionBuffer, SwinConfig, VOCO_SWIN, swinViT } from './swin';
-import { unetrBasicBlock } from './unetr-blocks';
+import { RelativePositionBuffer, SwinConfig, VOCO_SWIN } from './swin';
+import { PRESET_FEATURE_SIZE, SwinPreset, swinUnetrEncoder } from './swinunetr-encoder';
 import { fixedLinear, parameterLinear, poolAndConcat, projectionHead } from './voco-head';
 import { vocoLoss } from './voco-loss';
 
-export type VocoPreset = 'tiny' | 'B' | 'L' | 'H';
+export type VocoPreset = SwinPreset;
 
-export const PRESET_FEATURE_SIZE: Readonly<Record<VocoPreset, number>> = { tiny: 12, B: 48, L: 96, H: 192 };
+export { PRESET_FEATURE_SIZE };
+export { stateDictEntries } from './swinunetr-encoder';
+export type { StateDictEntry } from './swinunetr-encoder';
 
 export interface VocoOptions {
   readonly featureSize: number;
@@ -108,19 +110,8 @@ export function backbone(x: Tensor, config: SwinConfig, masks: RandomMaskInput[]
       masks.push({ tensor, p });
       return tensor;
     };
-    const swin = g.scope('swinViT', () => swinViT(x, config, maskSource));
-    const fs = config.featureSize;
-    const h = swin.hidden;
-    const block = (name: string, input: Tensor, inChannels: number, outChannels: number) =>
-      g.scope(name, () => unetrBasicBlock(input, { inChannels, outChannels }));
-    const encoders = [
-      block('encoder1', x, config.inChannels, fs),
-      block('encoder2', h[0], fs, fs),
-      block('encoder3', h[1], 2 * fs, 2 * fs),
-      block('encoder4', h[2], 4 * fs, 4 * fs),
-      block('encoder10', h[4], 16 * fs, 16 * fs),
-    ];
-    return { hidden: h, embeddings: poolAndConcat(encoders), buffers: swin.buffers };
+    const { hidden, encoders, buffers } = swinUnetrEncoder(x, config, maskSource);
+    return { hidden, embeddings: poolAndConcat(encoders), buffers };
   });
 }
 
@@ -283,42 +274,6 @@ export function buildEncoderGraph(options: Pick<VocoOptions, 'featureSize' | 'ro
   const net = buildBackboneGraph({ featureSize: options.featureSize, roi: options.roi }, batch);
   const outputs: Record<string, Tensor> = { ...Object.fromEntries(net.hidden.map((h, i) => [`hidden${i}`, h])), embedding: net.embeddings };
   return { graph: net.graph, crops: net.crops, outputs };
-}
-
-export interface StateDictEntry {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly dtype: 'float32' | 'int64';
-  readonly kind: 'parameter' | 'state' | 'buffer';
-}
-
-/**
- * Every key of upstream `VoCoHead.state_dict()` in upstream order: parameters and state of the graph plus the
- * `relative_position_index` buffers. The order differs from creation order only in SwinViT, where upstream
- * registers `layers1..4` before the v2 conv blocks `layers1c..4c`, and PatchMerging's `reduction` before its `norm`.
- */
-export function stateDictEntries(vg: Pick<VocoGraph, 'graph' | 'buffers'>): StateDictEntry[] {
-  const entries: StateDictEntry[] = vg.graph.parameters.map((p) => ({
-    name: p.tensor.name,
-    shape: p.tensor.shape,
-    dtype: 'float32',
-    kind: p.trainable ? 'parameter' : 'state',
-  }));
-  for (const b of vg.buffers) {
-    const table = `${b.name.slice(0, -'relative_position_index'.length)}relative_position_bias_table`;
-    const at = entries.findIndex((e) => e.name === table);
-    entries.splice(at + 1, 0, { name: b.name, shape: b.shape, dtype: 'int64', kind: 'buffer' });
-  }
-  // Upstream PatchMerging registers `reduction` before `norm`.
-  for (const r of entries.filter((e) => e.name.endsWith('.downsample.reduction.weight'))) {
-    entries.splice(entries.indexOf(r), 1);
-    entries.splice(entries.findIndex((e) => e.name === r.name.replace('reduction.weight', 'norm.weight')), 0, r);
-  }
-  const rank = (name: string): number => (/^backbone\.swinViT\.layers\dc\./.test(name) ? 1 : 0);
-  const swinEnd = entries.findIndex((e) => !e.name.startsWith('backbone.swinViT.'));
-  const swin = entries.slice(0, swinEnd);
-  const ordered = [...swin.filter((e) => rank(e.name) === 0), ...swin.filter((e) => rank(e.name) === 1)];
-  return [...ordered, ...entries.slice(swinEnd)];
 }
 
 /** Reshapes a scalar to [1], the shape upstream's loss tensors have. */
