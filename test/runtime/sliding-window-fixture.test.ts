@@ -3,14 +3,13 @@
  * (../shared/reference/segmentation/sliding_window/), both settings, against MONAI's stitched output: logits at
  * the sampled coordinates, their L2 norm and per-channel sums (relative 1e-4), and the argmax labels (at most 0.1%
  * of the voxels differ, each only where our two largest outputs are within 1e-4).
- *
- * The forward model comes from graph/models/swinunetr/ (the SwinUNETR builder); the test is skipped, saying so,
- * while that module is absent (its `buildSegmenterGraph` and `resolveSwinUnetrOptions` are used in `forwardModel`).
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { ConstantData, Graph, Tensor } from '../../graph/core/graph';
+import type { ConstantData } from '../../graph/core/graph';
+import { buildSegmenterGraph } from '../../graph/models/swinunetr/model';
+import { resolveSwinUnetrOptions } from '../../graph/models/swinunetr/options';
 import { writeForwardModel } from '../../graph/onnx/artifacts';
 import { createSession } from '../../runtime/providers';
 import { sessionPredictor } from '../../runtime/segment/session-predictor';
@@ -19,31 +18,16 @@ import { BlendMode } from '../../runtime/segment/importance-map';
 import { readSafetensors } from '../../runtime/weights/safetensors';
 import { REFERENCE } from '../helpers/reference';
 
-const ROOT = path.resolve(__dirname, '../..');
-const MODEL_MODULE = path.join(ROOT, 'graph/models/swinunetr');
 const FIXTURE = path.join(REFERENCE, 'segmentation/sliding_window');
 const WEIGHTS = path.join(REFERENCE, 'segmentation/tiny12_r64_b2_c4/weights.safetensors');
-const haveModule = fs.existsSync(path.join(MODEL_MODULE, 'model.ts'));
 const haveFixture = fs.existsSync(path.join(FIXTURE, 'expected.safetensors')) && fs.existsSync(WEIGHTS);
-if (!haveModule) console.log(`skipped the SwinUNETR sliding-window fixture: no SwinUNETR model (${path.relative(ROOT, MODEL_MODULE)}/)`);
-else if (!haveFixture) console.log(`skipped the SwinUNETR sliding-window fixture: no reference files at ${FIXTURE}`);
-
-interface SegmenterModule {
-  buildSegmenterGraph(options: object, batch: number): { graph: Graph; image: Tensor; logits: Tensor };
-}
-interface OptionsModule {
-  resolveSwinUnetrOptions(input: object): object;
-}
+if (!haveFixture) console.log(`skipped the SwinUNETR sliding-window fixture: no reference files at ${FIXTURE}`);
 
 /**
  * The fixture's model as a forward ONNX file, image [batch, 1, 64, 64, 64] -> logits [batch, 4, 64, 64, 64], with
  * the state dict baked in: the segmenter graph's parameters carry MONAI's state-dict names.
  */
 function forwardModel(file: string, batch: number): void {
-  /* eslint-disable @typescript-eslint/no-require-imports -- the module is optional until the SwinUNETR branch is merged */
-  const { buildSegmenterGraph } = require(path.join(MODEL_MODULE, 'model')) as SegmenterModule;
-  const { resolveSwinUnetrOptions } = require(path.join(MODEL_MODULE, 'options')) as OptionsModule;
-  /* eslint-enable @typescript-eslint/no-require-imports */
   const net = buildSegmenterGraph(resolveSwinUnetrOptions({ preset: 'tiny', inChannels: 1, outChannels: 4, roi: 64, batchSize: batch }), batch);
   const state = readSafetensors(WEIGHTS);
   const weights = new Map<string, ConstantData>([...state].map(([name, t]) => [name, t.data as ConstantData]));
@@ -59,7 +43,7 @@ const relative = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return diff / scale;
 };
 
-(haveModule && haveFixture ? describe : describe.skip)('tiny SwinUNETR through the sliding window equals MONAI', () => {
+(haveFixture ? describe : describe.skip)('tiny SwinUNETR through the sliding window equals MONAI', () => {
   let tmp: string;
   let image: ChannelVolume;
   let expected: ReturnType<typeof readSafetensors>;
