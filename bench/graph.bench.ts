@@ -20,7 +20,7 @@ import { reshape } from '../graph/ops/shape';
 import { split } from '../graph/ops/slice';
 import { transpose } from '../graph/ops/transpose';
 import { ExecutionProvider } from '../runtime/providers';
-import { Batch, Trainer } from '../runtime/trainer';
+import { BatchFeeds, Trainer } from '../runtime/trainer';
 
 const threads = Number(process.argv[2] ?? 1);
 const reps = Number(process.argv[3] ?? 10);
@@ -80,7 +80,7 @@ function transformerBlock(batch: number, tokens: number, dim: number, heads: num
   return { label: `transformer block [${batch},${tokens},${dim}], ${heads} heads, MLP x4`, graph: g, output: y, loss: meanSquaredError(y, target) };
 }
 
-function randomBatch(graph: Graph, rng: Rng): Batch {
+function randomBatch(graph: Graph, rng: Rng): BatchFeeds {
   return Object.fromEntries(graph.inputs.map((t) => [t.name, Float32Array.from({ length: size(t.shape) }, () => rng.normal())]));
 }
 

@@ -9,7 +9,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { computeVocoGradients } from '../graph/models/voco-grad';
+import { computeVocoGradients } from '../runtime/voco/grad';
 
 const threads = Number(process.argv[2] ?? 2);
 const cropsPerRun = Number(process.argv[3] ?? 2);

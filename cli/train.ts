@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { PRESET_FEATURE_SIZE, VocoPreset } from '../graph/models/voco';
+import { PRESET_FEATURE_SIZE, VocoPreset } from '../graph/models/voco/options';
 import { broadcastJson } from '../runtime/distributed/communicator';
 import { DEFAULT_DIGEST_EVERY } from '../runtime/distributed/data-parallel';
 import { runRank } from '../runtime/distributed/failure';

@@ -2,13 +2,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeBytesAtomically } from '../../common/atomic-file';
 import { Rng } from '../../common/rng';
-import { Batch, createBatchLoader } from '../../data/loader/loader';
+import { LoaderBatch, createBatchLoader } from '../../data/loader/loader';
 import { DataCursor, mixSeed } from '../../data/loader/schedule';
 import { RankShare } from '../../data/loader/share';
 import { size } from '../../graph/core/shape';
-import { EMA_PREFIX, VocoGraph, buildVocoGraph, resolveVocoOptions } from '../../graph/models/voco';
-import { ENCODER_MODEL, writeVocoArtifacts } from '../../graph/models/voco-artifacts';
-import { exportVocoStateDict, importVocoWeightsForTraining } from '../../graph/models/voco-weights';
+import { EMA_PREFIX, VocoGraph, buildVocoGraph } from '../../graph/models/voco/model';
+import { resolveVocoOptions, stepRows } from '../../graph/models/voco/options';
+import { ENCODER_FILE, SAFETENSORS_EXPORT_FILE } from '../../graph/models/voco/weight-files';
+import { ENCODER_MODEL, writeVocoArtifacts } from '../../graph/models/voco/artifacts';
+import { exportVocoStateDict, importVocoWeightsForTraining } from '../../graph/models/voco/weights';
 import { broadcastJson, Communicator, SingleProcess } from '../distributed/communicator';
 import { DataParallel } from '../distributed/data-parallel';
 import { exportForwardModel } from '../export';
@@ -18,9 +20,9 @@ import { MetricsLog } from '../observe/metrics-log';
 import { TrainingProgress } from '../observe/progress';
 import { TensorBoardWriter } from '../observe/tensorboard';
 import { Trainer, loadArtifacts } from '../trainer';
-import { writeSafetensors } from '../weights/safetensors';
-import { NamedTensor, TensorMap } from '../weights/tensor-map';
-import { Checkpoint, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint';
+import { writeSafetensors } from '../../io/weights/safetensors';
+import { NamedTensor, TensorMap } from '../../io/weights/tensor-map';
+import { Checkpoint, OPTIMIZER_GROUP, PARAMETERS_GROUP, latestCheckpoint, loadCheckpoint, saveCheckpoint } from '../../io/checkpoint';
 import { TrainConfig, TrainConfigError, artifactsKey, cropsPerRunFor, heldOutBatchesFor, modelKey, optimizerConfig } from './config';
 import { HeldOutLoss } from './held-out';
 import { resolveSources } from './data-sources';
@@ -71,8 +73,6 @@ export interface RunOptions {
   readonly digestEvery?: number;
 }
 
-export const PARAMETERS_GROUP = 'parameters';
-export const OPTIMIZER_GROUP = 'optimizer';
 const ARTIFACTS_KEY_FILE = 'run-key.json';
 
 export const checkpointDir = (logdir: string): string => path.join(logdir, 'checkpoints');
@@ -88,7 +88,7 @@ export function resumeCheckpoint(logdir: string, resume: string | true): Checkpo
  * The inputs of one training step: this rank's batch and the dropout masks. Masks are drawn from (seed, step, mask)
  * and, with several ranks, the rank, so that ranks drop different features as DistributedDataParallel replicas do.
  */
-export function stepFeeds(vg: VocoGraph, batch: Pick<Batch, 'images' | 'crops' | 'labels'>, seed: number, step: number, share: RankShare): Record<string, Float32Array> {
+export function stepFeeds(vg: VocoGraph, batch: Pick<LoaderBatch, 'images' | 'crops' | 'labels'>, seed: number, step: number, share: RankShare): Record<string, Float32Array> {
   const feeds: Record<string, Float32Array> = { images: batch.images, crops: batch.crops, labels: batch.labels };
   vg.inputs.masks.forEach((m, i) => {
     const parts = share.size > 1 ? [seed, step, i, share.rank] : [seed, step, i];
@@ -181,7 +181,7 @@ export async function pretrain(config: TrainConfig, options: RunOptions = {}): P
     tensorboard!.scalars(at, { 'loss/held_out': value });
   };
   if (startStep === 0) await measureHeldOut(0);
-  const cropsPerStep = comm.size * config.batchSize * (config.swBatchSize + vocoOptions.baseCrops);
+  const cropsPerStep = comm.size * stepRows(vocoOptions);
   const progress = options.progress === false || !root ? undefined : new TrainingProgress(config.maxSteps, cropsPerStep, startStep);
   const schedule = { kind: config.lrSchedule, baseLr: config.lr, warmupSteps: config.warmupSteps, totalSteps: config.maxSteps };
 
@@ -265,9 +265,9 @@ export async function pretrain(config: TrainConfig, options: RunOptions = {}): P
   let encoder: string | undefined;
   let weights: string | undefined;
   if (!interrupted && root) {
-    encoder = path.join(config.logdir, 'encoder.onnx');
+    encoder = path.join(config.logdir, ENCODER_FILE);
     exportForwardModel(trainer, ENCODER_MODEL, encoder);
-    weights = path.join(config.logdir, 'voco_weights.safetensors');
+    weights = path.join(config.logdir, SAFETENSORS_EXPORT_FILE);
     writeSafetensors(weights, exportVocoStateDict(vg, trainer.parameters.snapshot() as Map<string, Float32Array>));
   }
   const summary: RunSummary = { steps: step, skippedSteps, badFiles: loader.badFiles.length, checkpoint: lastCheckpoint, encoder, weights, interrupted };

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CheckpointError, latestCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint } from '../../runtime/train/checkpoint';
-import { NamedTensor, TensorMap } from '../../runtime/weights/tensor-map';
+import { CheckpointError, latestCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint } from '../../io/checkpoint';
+import { NamedTensor, TensorMap } from '../../io/weights/tensor-map';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'voco-ckpt-'));
 

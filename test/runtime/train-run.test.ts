@@ -4,11 +4,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { MetricsLog } from '../../runtime/observe/metrics-log';
-import { listCheckpoints, loadCheckpoint } from '../../runtime/train/checkpoint';
-import { PARAMETERS_GROUP } from '../../runtime/train/run';
+import { PARAMETERS_GROUP, listCheckpoints, loadCheckpoint } from '../../io/checkpoint';
 import { loadArtifacts } from '../../runtime/trainer';
-import { readWeightsFile } from '../../runtime/weights/load-weights';
-import { toFloat32 } from '../../runtime/weights/tensor-map';
+import { readWeightsFile } from '../../io/weights/load-weights';
+import { toFloat32 } from '../../io/weights/tensor-map';
 import { REFERENCE } from '../helpers/reference';
 
 // Real `voco train` processes on the smallest model the options allow (feature size 12, roi 32, one random

@@ -1,10 +1,10 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { WeightFileError } from '../../runtime/weights/errors';
+import { WeightFileError } from '../../io/weights/errors';
 import { writeFileAtomically } from '../../common/atomic-file';
-import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../../runtime/weights/safetensors';
-import { NamedTensor, toFloat32 } from '../../runtime/weights/tensor-map';
+import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../../io/weights/safetensors';
+import { NamedTensor, toFloat32 } from '../../io/weights/tensor-map';
 import { REFERENCE, everyDtype, expectSameTensors } from './weights-helpers';
 
 const TINY_WEIGHTS = path.join(REFERENCE, 'model/tiny12_r64_b1/weights.safetensors');

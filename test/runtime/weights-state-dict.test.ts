@@ -2,12 +2,12 @@ import { f16round } from '@petamoriken/float16';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { StateDictMismatchError, WeightFileError } from '../../runtime/weights/errors';
-import { importWeights } from '../../runtime/weights/load-weights';
-import { readSafetensors, writeSafetensors } from '../../runtime/weights/safetensors';
-import { matchStateDict, normaliseKey, normaliseStateDict } from '../../runtime/weights/state-dict';
-import { NamedTensor, namedTensor, tensorMap, toFloat32 } from '../../runtime/weights/tensor-map';
-import { readTorchCheckpoint } from '../../runtime/weights/torch-reader';
+import { StateDictMismatchError, WeightFileError } from '../../io/weights/errors';
+import { importWeights } from '../../io/weights/load-weights';
+import { readSafetensors, writeSafetensors } from '../../io/weights/safetensors';
+import { matchStateDict, normaliseKey, normaliseStateDict } from '../../io/weights/state-dict';
+import { NamedTensor, namedTensor, tensorMap, toFloat32 } from '../../io/weights/tensor-map';
+import { readTorchCheckpoint } from '../../io/weights/torch-reader';
 import { REFERENCE, expectSameTensors } from './weights-helpers';
 
 const CHECKPOINTS = path.join(REFERENCE, 'checkpoints');

@@ -1,18 +1,19 @@
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../../common/user-error';
-import { gradients } from '../autodiff/backward';
-import { Tensor } from '../core/graph';
-import { formatShape } from '../core/shape';
-import { buildModel, encodeModel } from '../onnx/model';
-import { sessionOptions } from '../../runtime/providers';
-import { readSafetensors, writeSafetensors } from '../../runtime/weights/safetensors';
-import { NamedTensor, namedTensor } from '../../runtime/weights/tensor-map';
-import { mul } from '../ops/elementwise';
-import { reduceSum } from '../ops/reduce';
-import { reshape } from '../ops/shape';
-import { EMA_PREFIX, buildBackboneGraph, buildHeadsGraph, buildVocoGraph, embeddingWidth, resolveVocoOptions } from './voco';
-import { rowsPerPiece } from './voco-pieces';
-import { featureSizeOf, importVocoWeights, readWeightFile } from './voco-weights';
+import { gradients } from '../../graph/autodiff/backward';
+import { Tensor } from '../../graph/core/graph';
+import { formatShape } from '../../graph/core/shape';
+import { buildModel, encodeModel } from '../../graph/onnx/model';
+import { sessionOptions } from '../providers';
+import { readSafetensors, writeSafetensors } from '../../io/weights/safetensors';
+import { NamedTensor, namedTensor } from '../../io/weights/tensor-map';
+import { mul } from '../../graph/ops/elementwise';
+import { reduceSum } from '../../graph/ops/reduce';
+import { reshape } from '../../graph/ops/shape';
+import { EMA_PREFIX, buildBackboneGraph, buildHeadsGraph, buildVocoGraph, embeddingWidth } from '../../graph/models/voco/model';
+import { resolveVocoOptions, stepRows } from '../../graph/models/voco/options';
+import { rowsPerPiece } from '../../graph/models/voco/pieces';
+import { featureSizeOf, importVocoWeights, readWeightFile } from '../../graph/models/voco/weights';
 
 /** A batch file that does not hold `images`, `crops` and `labels` laid out as VoCo expects. */
 export class BatchFileError extends UserError {
@@ -21,7 +22,7 @@ export class BatchFileError extends UserError {
   }
 }
 
-export interface VocoBatch {
+export interface VocoBatchFile {
   readonly images: Float32Array;
   readonly crops: Float32Array;
   readonly labels: Float32Array;
@@ -35,7 +36,7 @@ export interface VocoBatch {
  * Reads a VoCo batch: `images` [batch*sw, 1, r, r, r], `crops` [batch*bases, 1, r, r, r] and `labels`
  * [batch, sw, bases], float32, r a multiple of 32.
  */
-export function readVocoBatch(file: string): VocoBatch {
+export function readVocoBatch(file: string): VocoBatchFile {
   const tensors = readSafetensors(file);
   const get = (name: string, rank: number): NamedTensor & { data: Float32Array } => {
     const t = tensors.get(name);
@@ -121,7 +122,7 @@ export async function computeVocoGradients(
   });
   const full = buildVocoGraph(o, 'train');
   const values = importVocoWeights(weightsFile, full, weights);
-  const rows = batch.batchSize * (batch.swBatchSize + batch.baseCrops);
+  const rows = stepRows(batch);
   const k = rowsPerPiece(rows, options.cropsPerRun ?? DEFAULT_CROPS_PER_RUN);
   const width = embeddingWidth(o.featureSize);
 
@@ -221,7 +222,7 @@ function concatenated(parts: readonly Float32Array[]): Float32Array {
 }
 
 /** `logits.intra` [batch, sw, bases] split into `logits.intra<i>` [sw, bases], as the reference names them. */
-function perVolumeLogits(all: Float32Array, batch: VocoBatch): NamedTensor[] {
+function perVolumeLogits(all: Float32Array, batch: VocoBatchFile): NamedTensor[] {
   const per = batch.swBatchSize * batch.baseCrops;
   return Array.from({ length: batch.batchSize }, (_, i) =>
     namedTensor(`logits.intra${i}`, 'float32', [batch.swBatchSize, batch.baseCrops], all.slice(i * per, (i + 1) * per)),

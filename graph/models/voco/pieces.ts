@@ -3,25 +3,23 @@
  * backbone forward and backward on a few rows at a time, the heads and loss on all rows. The same numbers as the
  * training model, with memory for `cropsPerRun` rows of backbone activations instead of all of them.
  */
-import { gradients } from '../autodiff/backward';
-import { Tensor } from '../core/graph';
-import { ExternalDataOptions } from '../onnx/external-data';
-import { IoTensor, LOSS_OUTPUT, writeGraphModel } from '../onnx/artifacts';
-import { PiecesEntry } from '../onnx/manifest';
-import { gradientName } from '../optim/optimizer';
-import { mul } from '../ops/elementwise';
-import { reduceSum } from '../ops/reduce';
-import { reshape } from '../ops/shape';
-import { EMA_PREFIX, VocoOptions, buildBackboneGraph, buildHeadsGraph, embeddingWidth } from './voco';
+import { gradients } from '../../autodiff/backward';
+import { Tensor } from '../../core/graph';
+import { ExternalDataOptions } from '../../onnx/external-data';
+import { IoTensor, LOSS_OUTPUT, writeGraphModel } from '../../onnx/artifacts';
+import { PiecesEntry } from '../../onnx/manifest';
+import { gradientName } from '../../optim/optimizer';
+import { mul } from '../../ops/elementwise';
+import { reduceSum } from '../../ops/reduce';
+import { reshape } from '../../ops/shape';
+import { EMA_PREFIX, buildBackboneGraph, buildHeadsGraph, embeddingWidth } from './model';
+import { VocoModelOptions, stepRows } from './options';
 
 export const BACKBONE_FORWARD_MODEL = 'backbone_forward.onnx';
 export const BACKBONE_BACKWARD_MODEL = 'backbone_backward.onnx';
 export const HEADS_TRAINING_MODEL = 'heads_training.onnx';
 const EMBEDDINGS = 'embeddings';
 const EMBEDDINGS_COTANGENT = 'embeddings_cotangent';
-
-/** Rows of one VoCo step: every volume's random crops and base crops. */
-export const stepRows = (o: Pick<VocoOptions, 'batchSize' | 'swBatchSize' | 'baseCrops'>): number => o.batchSize * (o.swBatchSize + o.baseCrops);
 
 /** The largest divisor of `rows` not above `limit` (at least 1): the rows of one piece. */
 export function rowsPerPiece(rows: number, limit: number): number {
@@ -36,7 +34,7 @@ const io = (tensor: Tensor, role: IoTensor['role'], name = tensor.name): IoTenso
  * on `rowsPerPiece(rows, cropsPerRun)` rows; returns their manifest section. Rows are the training model's
  * `images` then `crops`, the order in which the training graph concatenates them.
  */
-export function writeVocoPieces(dir: string, options: VocoOptions, cropsPerRun: number, externalData?: ExternalDataOptions): PiecesEntry {
+export function writeVocoPieces(dir: string, options: VocoModelOptions, cropsPerRun: number, externalData?: ExternalDataOptions): PiecesEntry {
   const rows = stepRows(options);
   const k = rowsPerPiece(rows, cropsPerRun);
   const net = buildBackboneGraph(options, k);
