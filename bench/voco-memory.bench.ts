@@ -17,8 +17,8 @@ import { resolveVocoOptions } from '../graph/models/voco/options';
 import { writeVocoArtifacts } from '../graph/models/voco/artifacts';
 import { rowsPerPiece } from '../graph/models/voco/pieces';
 import { stepRows } from '../graph/models/voco/options';
-import { Trainer } from '../runtime/trainer';
-import { keepMask } from '../runtime/train/masks';
+import { Trainer } from '../runtime/session/trainer';
+import { keepMask } from '../runtime/voco/masks';
 
 const GiB = 2 ** 30;
 const ROOT = path.resolve(__dirname, '..');

@@ -3,7 +3,7 @@
  * roi 64, 1 + 9 crops) on the CPU, from the upstream reference fixture, computed as `voco grad` does: the backbone
  * in pieces of `cropsPerRun` crops, the heads and loss on all rows. Prints graph+session time, run time and the
  * process's peak resident memory.
- * The single training graph (runtime/trainer) computes the same in one run but holds every attention matrix of all
+ * The single training graph (runtime/session/trainer) computes the same in one run but holds every attention matrix of all
  * 10 crops at once: above 20 GiB with ONNX Runtime's memory arena, about 15 GiB without.
  * Run: npx tsx bench/voco-step.bench.ts [threads=2] [cropsPerRun=2]
  */

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { PRESET_FEATURE_SIZE, VocoModelOptionError, VocoPreset, resolveVocoOptions } from '../graph/models/voco/options';
 import { writeVocoArtifacts } from '../graph/models/voco/artifacts';
-import { upstreamOptimizer } from '../runtime/train/config';
+import { upstreamOptimizer } from '../runtime/voco/config';
 
 interface BuildGraphArgs {
   preset: VocoPreset;

@@ -4,9 +4,9 @@ import { broadcastJson } from '../runtime/distributed/communicator';
 import { DEFAULT_DIGEST_EVERY } from '../runtime/distributed/data-parallel';
 import { runRank } from '../runtime/distributed/failure';
 import { openCommunicator } from '../runtime/distributed/open';
-import { EXECUTION_PROVIDERS } from '../runtime/providers';
-import { TrainConfig, TrainConfigError, validateTrainConfig } from '../runtime/train/config';
-import { pretrain, resumeCheckpoint, RunOptions } from '../runtime/train/run';
+import { EXECUTION_PROVIDERS } from '../runtime/session/providers';
+import { TrainConfig, TrainConfigError, validateTrainConfig } from '../runtime/voco/config';
+import { pretrain, resumeCheckpoint, RunOptions } from '../runtime/voco/pretrain';
 
 /** The run `npm run train` makes with no options: `tiny` on the built-in phantoms, on the CPU, in minutes. */
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {

@@ -4,7 +4,7 @@ import { gradients } from '../../graph/autodiff/backward';
 import { Tensor } from '../../graph/core/graph';
 import { formatShape } from '../../graph/core/shape';
 import { buildModel, encodeModel } from '../../graph/onnx/model';
-import { sessionOptions } from '../providers';
+import { sessionOptions } from '../session/providers';
 import { readSafetensors, writeSafetensors } from '../../io/weights/safetensors';
 import { NamedTensor, namedTensor } from '../../io/weights/tensor-map';
 import { mul } from '../../graph/ops/elementwise';

@@ -11,7 +11,7 @@ import { ArtifactSpecError, writeArtifacts, writeForwardModel } from '../../grap
 import { EXTERNAL_DATA_ALIGNMENT } from '../../graph/onnx/external-data';
 import { ArtifactManifest, ManifestError, readManifest } from '../../graph/onnx/manifest';
 import { OptimizerConfig } from '../../graph/optim/config';
-import { createSession } from '../../runtime/providers';
+import { createSession } from '../../runtime/session/providers';
 import { readSafetensors } from '../../io/weights/safetensors';
 import { buildMlp, regressionBatch } from '../runtime/mlp';
 

@@ -47,7 +47,7 @@ describe('training checkpoints', () => {
     const dir = tmp();
     saveCheckpoint(dir, sample(1), 5);
     const script = `
-      const { saveCheckpoint } = require(${JSON.stringify(path.resolve('runtime/train/checkpoint.ts'))});
+      const { saveCheckpoint } = require(${JSON.stringify(path.resolve('io/checkpoint.ts'))});
       const big = new Float32Array(64 * 1024 * 1024);
       process.stdout.write('writing\\n');
       saveCheckpoint(${JSON.stringify(dir)}, { step: 2, groups: new Map([['parameters', new Map([['w', { name: 'w', dtype: 'float32', shape: [big.length], data: big }]])]]), meta: {} }, 5);

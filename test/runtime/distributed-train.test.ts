@@ -17,8 +17,8 @@ import { resolveVocoOptions } from '../../graph/models/voco/options';
 import { findMpirun } from '../../runtime/distributed/mpirun';
 import { MetricsLog } from '../../runtime/observe/metrics-log';
 import { Checkpoint, PARAMETERS_GROUP, listCheckpoints, loadCheckpoint } from '../../io/checkpoint';
-import { RunState, stepFeeds } from '../../runtime/train/run';
-import { loadArtifacts } from '../../runtime/trainer';
+import { RunState, stepFeeds } from '../../runtime/voco/pretrain';
+import { loadArtifacts } from '../../runtime/session/trainer';
 
 const mpirun = findMpirun();
 if (!mpirun) console.warn('distributed training tests skipped: mpirun not found (install Open MPI: apt-get install -y openmpi-bin libopenmpi-dev)');

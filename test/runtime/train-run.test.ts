@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { MetricsLog } from '../../runtime/observe/metrics-log';
 import { PARAMETERS_GROUP, listCheckpoints, loadCheckpoint } from '../../io/checkpoint';
-import { loadArtifacts } from '../../runtime/trainer';
+import { loadArtifacts } from '../../runtime/session/trainer';
 import { readWeightsFile } from '../../io/weights/load-weights';
 import { toFloat32 } from '../../io/weights/tensor-map';
 import { REFERENCE } from '../helpers/reference';

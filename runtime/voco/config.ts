@@ -1,8 +1,8 @@
 import { UserError } from '../../common/user-error';
 import { OptimizerConfig } from '../../graph/optim/config';
 import { DEFAULT_VOCO_OPTIONS, stepRows } from '../../graph/models/voco/options';
-import { ExecutionProvider } from '../providers';
-import { LrScheduleKind } from './schedule';
+import { ExecutionProvider } from '../session/providers';
+import { LrScheduleKind } from '../loop/schedule';
 
 export class TrainConfigError extends UserError {}
 

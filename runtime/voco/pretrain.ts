@@ -13,13 +13,13 @@ import { ENCODER_MODEL, writeVocoArtifacts } from '../../graph/models/voco/artif
 import { exportVocoStateDict, importVocoWeightsForTraining } from '../../graph/models/voco/weights';
 import { broadcastJson, Communicator, SingleProcess } from '../distributed/communicator';
 import { DataParallel } from '../distributed/data-parallel';
-import { exportForwardModel } from '../export';
-import { gradientPolicy } from '../gradient-hooks';
+import { exportForwardModel } from '../session/export';
+import { gradientPolicy } from '../session/gradient-hooks';
 import { lossPlotSvg } from '../observe/loss-plot';
 import { MetricsLog } from '../observe/metrics-log';
 import { TrainingProgress } from '../observe/progress';
 import { TensorBoardWriter } from '../observe/tensorboard';
-import { Trainer, loadArtifacts } from '../trainer';
+import { Trainer, loadArtifacts } from '../session/trainer';
 import { writeSafetensors } from '../../io/weights/safetensors';
 import { NamedTensor, TensorMap } from '../../io/weights/tensor-map';
 import { Checkpoint, OPTIMIZER_GROUP, PARAMETERS_GROUP, latestCheckpoint, loadCheckpoint, saveCheckpoint } from '../../io/checkpoint';
@@ -27,7 +27,7 @@ import { TrainConfig, TrainConfigError, artifactsKey, cropsPerRunFor, heldOutBat
 import { HeldOutLoss } from './held-out';
 import { resolveSources } from './data-sources';
 import { keepMask } from './masks';
-import { learningRate } from './schedule';
+import { learningRate } from '../loop/schedule';
 import { UserError } from '../../common/user-error';
 
 export class TrainingDivergedError extends UserError {}

@@ -5,14 +5,14 @@
  */
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
-import { Rng } from '../common/rng';
-import { UserError } from '../common/user-error';
-import { ConstantData } from '../graph/core/graph';
-import { formatShape, size } from '../graph/core/shape';
-import { materialize } from '../graph/nn/init';
-import { ArtifactManifest, IoEntry, ModelEntry, ParameterEntry, readManifest } from '../graph/onnx/manifest';
-import { LEARNING_RATE, STEP, gradientName, stateName } from '../graph/optim/optimizer';
-import { readSafetensors } from '../io/weights/safetensors';
+import { Rng } from '../../common/rng';
+import { UserError } from '../../common/user-error';
+import { ConstantData } from '../../graph/core/graph';
+import { formatShape, size } from '../../graph/core/shape';
+import { materialize } from '../../graph/nn/init';
+import { ArtifactManifest, IoEntry, ModelEntry, ParameterEntry, readManifest } from '../../graph/onnx/manifest';
+import { LEARNING_RATE, STEP, gradientName, stateName } from '../../graph/optim/optimizer';
+import { readSafetensors } from '../../io/weights/safetensors';
 import { GradientArray, GradientHook } from './gradient-hooks';
 import { ProviderOptions, createSession } from './providers';
 import { PiecewiseStep } from './piecewise';

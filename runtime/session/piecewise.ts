@@ -5,9 +5,9 @@
  */
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
-import { size } from '../graph/core/shape';
-import { IoEntry, ModelEntry, PiecesEntry } from '../graph/onnx/manifest';
-import { LOSS_OUTPUT } from '../graph/onnx/artifacts';
+import { size } from '../../graph/core/shape';
+import { IoEntry, ModelEntry, PiecesEntry } from '../../graph/onnx/manifest';
+import { LOSS_OUTPUT } from '../../graph/onnx/artifacts';
 import { ProviderOptions, createSession } from './providers';
 
 /** Feeds for `model`: parameters and state from the trainer's stores, every other input from `other`. */
