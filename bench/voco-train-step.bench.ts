@@ -19,7 +19,7 @@ import { VocoPreset, resolveVocoOptions } from '../graph/models/voco/options';
 import { buildVocoGraph } from '../graph/models/voco/model';
 import { writeVocoArtifacts } from '../graph/models/voco/artifacts';
 import { resolveSources } from '../runtime/voco/data-sources';
-import { stepFeeds } from '../runtime/voco/pretrain';
+import { stepFeeds } from '../runtime/voco/task';
 import { Trainer } from '../runtime/session/trainer';
 
 const threads = Number(process.argv[2] ?? 2);

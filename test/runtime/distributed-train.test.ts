@@ -17,7 +17,8 @@ import { resolveVocoOptions } from '../../graph/models/voco/options';
 import { findMpirun } from '../../runtime/distributed/mpirun';
 import { MetricsLog } from '../../runtime/observe/metrics-log';
 import { Checkpoint, PARAMETERS_GROUP, listCheckpoints, loadCheckpoint } from '../../io/checkpoint';
-import { RunState, stepFeeds } from '../../runtime/voco/pretrain';
+import { RunState } from '../../runtime/voco/pretrain';
+import { stepFeeds } from '../../runtime/voco/task';
 import { loadArtifacts } from '../../runtime/session/trainer';
 
 const mpirun = findMpirun();
