@@ -15,8 +15,6 @@ import { materialize } from '../../nn/init';
 /** A weight file whose fixed buffers (the relative-position index) differ from what this model computes. */
 export class BufferMismatchError extends UserError {}
 
-/** The checkpoint group holding parameters and state (see runtime/train/checkpoint.ts). */
-
 /** The tensors of a safetensors file, a training checkpoint (`.ckpt`) or a PyTorch `.pt`/`.pth` file. */
 export function readWeightFile(file: string): TensorMap {
   const ext = path.extname(file).toLowerCase();
