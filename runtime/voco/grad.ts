@@ -1,19 +1,17 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../../common/user-error';
-import { gradients } from '../../graph/autodiff/backward';
-import { Tensor } from '../../graph/core/graph';
 import { formatShape } from '../../graph/core/shape';
-import { buildModel, encodeModel } from '../../graph/onnx/model';
-import { sessionOptions } from '../session/providers';
+import { EMA_PREFIX, buildVocoGraph } from '../../graph/models/voco/model';
+import { resolveVocoOptions } from '../../graph/models/voco/options';
+import { INTERMEDIATE_HEAD_OUTPUTS, writeVocoPieces } from '../../graph/models/voco/pieces';
+import { featureSizeOf, importVocoWeights, readWeightFile } from '../../graph/models/voco/weights';
+import { gradientName } from '../../graph/optim/optimizer';
 import { readSafetensors, writeSafetensors } from '../../io/weights/safetensors';
 import { NamedTensor, namedTensor } from '../../io/weights/tensor-map';
-import { mul } from '../../graph/ops/elementwise';
-import { reduceSum } from '../../graph/ops/reduce';
-import { reshape } from '../../graph/ops/shape';
-import { EMA_PREFIX, buildBackboneGraph, buildHeadsGraph, buildVocoGraph, embeddingWidth } from '../../graph/models/voco/model';
-import { resolveVocoOptions, stepRows } from '../../graph/models/voco/options';
-import { rowsPerPiece } from '../../graph/models/voco/pieces';
-import { featureSizeOf, importVocoWeights, readWeightFile } from '../../graph/models/voco/weights';
+import { Feeder, PiecewiseStep } from '../session/piecewise';
 
 /** A batch file that does not hold `images`, `crops` and `labels` laid out as VoCo expects. */
 export class BatchFileError extends UserError {
@@ -78,30 +76,13 @@ export interface VocoGradTimings {
 
 export const DEFAULT_CROPS_PER_RUN = 2;
 
-/** A CPU session computing `outputs` from `inputs`, fed by tensor. */
-async function openSession(name: string, inputs: readonly Tensor[], outputs: readonly { name: string; tensor: Tensor }[], threads?: number) {
-  // Without the arena each session returns its large buffers when a run ends, so the pieces' peaks do not add up.
-  const session = await ort.InferenceSession.create(encodeModel(buildModel({ name, inputs, outputs })), {
-    ...sessionOptions({ threads }),
-    enableCpuMemArena: false,
-  });
-  const wanted = new Set(session.inputNames);
-  return {
-    run: async (values: (t: Tensor) => Float32Array): Promise<Record<string, Float32Array>> => {
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const t of inputs) if (wanted.has(t.name)) feeds[t.name] = new ort.Tensor('float32', values(t), [...t.shape]);
-      const out = await session.run(feeds);
-      return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
-    },
-    release: () => session.release(),
-  };
-}
+const LOSS_NAMES = ['loss', 'loss.intra', 'loss.inter', 'loss.reg'];
 
 /**
- * The same numbers as one run of the training graph, computed in pieces so that memory stays a fraction of it:
- * the backbone runs forward on `cropsPerRun` crops at a time for the embeddings; the heads, loss and EMA run on all
- * embeddings at once (batch statistics need every row) and give the loss gradient with respect to the embeddings;
- * then the backbone runs again per piece, back-propagating that gradient, and the pieces' gradients are summed.
+ * One training step's outputs and gradients for `weightsFile` on the batch in `batchFile`, through the same
+ * piecewise step as training (runtime/session/piecewise.ts): the backbone forward on `cropsPerRun` crops at a time,
+ * the heads, loss and EMA on all embeddings at once (batch statistics need every row), the backbone backward per
+ * piece with the pieces' gradients summed. The piece models are written to a temporary folder and removed after.
  */
 export async function computeVocoGradients(
   weightsFile: string,
@@ -122,103 +103,45 @@ export async function computeVocoGradients(
   });
   const full = buildVocoGraph(o, 'train');
   const values = importVocoWeights(weightsFile, full, weights);
-  const rows = stepRows(batch);
-  const k = rowsPerPiece(rows, options.cropsPerRun ?? DEFAULT_CROPS_PER_RUN);
-  const width = embeddingWidth(o.featureSize);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'voco-grad-'));
+  try {
+    const pieces = writeVocoPieces(dir, o, options.cropsPerRun ?? DEFAULT_CROPS_PER_RUN, undefined, options.intermediates);
+    const step = await PiecewiseStep.open(dir, pieces, { threads: options.threads });
+    const sessionsReady = Date.now();
+    const { heads, backboneForward } = pieces.models;
+    const feeds: Feeder = (model, other) =>
+      Object.fromEntries(
+        model.inputs.map((io) => [io.name, io.role === 'parameter' || io.role === 'state' ? new ort.Tensor('float32', values.get(io.name)!, [...io.shape]) : other(io)]),
+      );
+    const inputs: Record<string, ort.Tensor> = {
+      images: new ort.Tensor('float32', batch.images, [batch.batchSize * batch.swBatchSize, 1, batch.roi, batch.roi, batch.roi]),
+      crops: new ort.Tensor('float32', batch.crops, [batch.batchSize * batch.baseCrops, 1, batch.roi, batch.roi, batch.roi]),
+      labels: new ort.Tensor('float32', batch.labels, [batch.batchSize, batch.swBatchSize, batch.baseCrops]),
+    };
+    const ema = heads.outputs.filter((io) => io.name.startsWith(EMA_PREFIX));
+    const hidden = backboneForward.outputs.filter((io) => io.name !== pieces.embeddings);
+    const extras = [...LOSS_NAMES.slice(1), pieces.embeddings, ...ema.map((io) => io.name), ...hidden.map((io) => io.name)];
+    if (options.intermediates) extras.push(...INTERMEDIATE_HEAD_OUTPUTS);
+    const out = await step.run(feeds, (name) => inputs[name], extras);
+    await step.release();
+    const finished = Date.now();
 
-  const net = buildBackboneGraph(o, k);
-  const backboneParams = net.graph.parameters.map((p) => p.tensor);
-  const cotangent = net.graph.input('embeddings_cotangent', 'float32', [k, width]);
-  const pieceLoss = reduceSum(reshape(mul(net.embeddings, cotangent), [k * width]), [0]);
-  const backboneGrads = gradients(pieceLoss, backboneParams);
-  const hiddenOutputs = options.intermediates ? net.hidden.map((t, i) => ({ name: `swin.hidden${i}`, tensor: t })) : [];
-  const forward = await openSession('voco_backbone', [...backboneParams, net.crops], [{ name: 'embeddings', tensor: net.embeddings }, ...hiddenOutputs], options.threads);
-  const backward = await openSession(
-    'voco_backbone_grad',
-    [...backboneParams, net.crops, cotangent],
-    backboneParams.map((p) => ({ name: `grad.${p.name}`, tensor: backboneGrads.get(p)! })),
-    options.threads,
-  );
-
-  const heads = buildHeadsGraph(o, 'train');
-  const headParams = heads.graph.parameters.map((p) => p.tensor);
-  const studentParams = heads.graph.parameters.filter((p) => p.trainable).map((p) => p.tensor);
-  const headGrads = gradients(heads.outputs.loss, [...studentParams, heads.embeddings]);
-  const emaOutputs = Object.keys(heads.outputs)
-    .filter((name) => name.startsWith(EMA_PREFIX))
-    .map((name) => ({ name: `${EMA_PREFIX}${name.slice(`${EMA_PREFIX}teacher.`.length)}`, tensor: heads.outputs[name] }));
-  const headSession = await openSession(
-    'voco_heads',
-    [...headParams, heads.embeddings, heads.labels],
-    [
-      ...['loss', 'loss.intra', 'loss.inter', 'loss.reg', 'student', 'teacher', 'logits.intra'].map((name) => ({ name, tensor: heads.outputs[name] })),
-      ...emaOutputs,
-      ...studentParams.map((p) => ({ name: `grad.${p.name}`, tensor: headGrads.get(p)! })),
-      { name: 'grad.embeddings', tensor: headGrads.get(heads.embeddings)! },
-    ],
-    options.threads,
-  );
-  const sessionsReady = Date.now();
-
-  const voxels = batch.roi ** 3;
-  const allCrops = new Float32Array(rows * voxels);
-  allCrops.set(batch.images);
-  allCrops.set(batch.crops, batch.images.length);
-  const piece = (data: Float32Array, i: number, per: number) => data.subarray(i * k * per, (i + 1) * k * per);
-  const pieces = rows / k;
-  const param = (t: Tensor) => values.get(t.name)!;
-
-  const embeddings = new Float32Array(rows * width);
-  const hidden: Float32Array[][] = net.hidden.map(() => []);
-  for (let i = 0; i < pieces; i++) {
-    const out = await forward.run((t) => (t === net.crops ? piece(allCrops, i, voxels) : param(t)));
-    embeddings.set(out.embeddings, i * k * width);
-    hiddenOutputs.forEach(({ name }, h) => hidden[h].push(out[name]));
-  }
-  const head = await headSession.run((t) => (t === heads.embeddings ? embeddings : t === heads.labels ? batch.labels : param(t)));
-
-  const sums = new Map(backboneParams.map((p) => [p.name, new Float64Array(values.get(p.name)!.length)]));
-  for (let i = 0; i < pieces; i++) {
-    const out = await backward.run((t) =>
-      t === net.crops ? piece(allCrops, i, voxels) : t === cotangent ? piece(head['grad.embeddings'], i, width) : param(t),
-    );
-    for (const [name, sum] of sums) {
-      const g = out[`grad.${name}`];
-      for (let j = 0; j < g.length; j++) sum[j] += g[j];
+    const tensor = (name: string, as = name) => namedTensor(as, 'float32', out[name].dims, out[name].data as Float32Array);
+    const tensors: NamedTensor[] = [
+      ...LOSS_NAMES.map((name) => namedTensor(name, 'float32', [1], out[name].data as Float32Array)),
+      tensor(pieces.embeddings),
+      // The teacher after its EMA step, under the teacher's own key behind the prefix (`ema.layer1.weight`).
+      ...ema.map((io) => tensor(io.name, `${EMA_PREFIX}${io.name.slice(`${EMA_PREFIX}teacher.`.length)}`)),
+      ...full.trainable.map((p) => tensor(gradientName(p.name), `grad.${p.name}`)),
+    ];
+    if (options.intermediates) {
+      tensors.push(tensor('student'), tensor('teacher'), ...hidden.map((io) => tensor(io.name)));
+      tensors.push(...perVolumeLogits(out['logits.intra'].data as Float32Array, batch));
     }
+    return { tensors, timings: { sessionSeconds: (sessionsReady - started) / 1000, runSeconds: (finished - sessionsReady) / 1000 } };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-  await Promise.all([forward.release(), backward.release(), headSession.release()]);
-  const finished = Date.now();
-
-  const scalar = (name: string) => namedTensor(name, 'float32', [1], head[name]);
-  const tensors: NamedTensor[] = [
-    ...['loss', 'loss.intra', 'loss.inter', 'loss.reg'].map(scalar),
-    namedTensor('embeddings', 'float32', [rows, width], embeddings),
-    ...emaOutputs.map(({ name, tensor }) => namedTensor(name, 'float32', tensor.shape, head[name])),
-    ...full.trainable.map((p) =>
-      namedTensor(`grad.${p.name}`, 'float32', p.shape, sums.has(p.name) ? Float32Array.from(sums.get(p.name)!) : head[`grad.${p.name}`]),
-    ),
-  ];
-  if (options.intermediates) {
-    tensors.push(namedTensor('student', 'float32', heads.outputs.student.shape, head.student));
-    tensors.push(namedTensor('teacher', 'float32', heads.outputs.teacher.shape, head.teacher));
-    net.hidden.forEach((t, h) => tensors.push(namedTensor(`swin.hidden${h}`, 'float32', [rows, ...t.shape.slice(1)], concatenated(hidden[h]))));
-    tensors.push(...perVolumeLogits(head['logits.intra'], batch));
-  }
-  return {
-    tensors,
-    timings: { sessionSeconds: (sessionsReady - started) / 1000, runSeconds: (finished - sessionsReady) / 1000 },
-  };
-}
-
-function concatenated(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** `logits.intra` [batch, sw, bases] split into `logits.intra<i>` [sw, bases], as the reference names them. */
@@ -232,6 +155,6 @@ function perVolumeLogits(all: Float32Array, batch: VocoBatchFile): NamedTensor[]
 /** computeVocoGradients, written to `outFile` as safetensors (atomically). */
 export async function writeVocoGradients(weightsFile: string, batchFile: string, outFile: string, options: VocoGradOptions = {}): Promise<VocoGradTimings> {
   const { tensors, timings } = await computeVocoGradients(weightsFile, batchFile, options);
-  writeSafetensors(outFile, tensors.filter((t) => t.name !== 'logits.intra'));
+  writeSafetensors(outFile, tensors);
   return timings;
 }

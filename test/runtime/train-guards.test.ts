@@ -2,31 +2,19 @@
  * What keeps a run's logdir consistent, on real `voco train` processes (the smallest model, built-in phantoms):
  * one live run per logdir, and a full disk that stops the run with one line and leaves the last checkpoint whole.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { listCheckpoints, loadCheckpoint } from '../../io/checkpoint';
 import { LOCK_FILE } from '../../runtime/loop/logdir-lock';
+import { finish, spawnVoco } from '../helpers/cli';
 
-const ROOT = path.resolve(__dirname, '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'voco-guards-'));
 const cacheDir = path.join(work, 'cache');
 const SMALL = ['--preset', 'tiny', '--roi', '32', '--sw-batch-size', '1', '--threads', '1', '--workers', '1', '--phantom-count', '4', '--held-out-batches', '0', '--cache-dir', cacheDir];
 
-function train(logdir: string, args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'train', ...SMALL, '--logdir', logdir, ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-}
-
-async function finish(child: ChildProcess): Promise<{ code: number | null; stderr: string }> {
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { code, stderr };
-}
+const train = (logdir: string, args: string[]) => spawnVoco(['train', ...SMALL, '--logdir', logdir, ...args]);
 
 const until = (ready: () => boolean) =>
   new Promise<void>((resolve) => {
