@@ -21,8 +21,6 @@ const until = (ready: () => boolean) =>
     const timer = setInterval(() => ready() && (clearInterval(timer), resolve()), 50);
   });
 
-afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
-
 test('a second run on a logdir in use is refused with a line naming the first; after a kill, --resume takes over', async () => {
   const logdir = path.join(work, 'busy');
   const first = train(logdir, ['--max-steps', '50', '--checkpoint-every', '1']);
@@ -45,12 +43,16 @@ const mountPoint = path.join(work, 'small-disk');
 fs.mkdirSync(mountPoint);
 let mounted = false;
 try {
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mountPoint], { stdio: 'ignore' });
+  // Room for the artifacts (14 MB) and two checkpoints of the tiny model with its AdamW moments (100 MB each).
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=384m', 'tmpfs', mountPoint], { stdio: 'ignore' });
   mounted = true;
 } catch {
   console.warn('full-disk test skipped: cannot mount a tmpfs here (needs root)');
 }
-afterAll(() => mounted && execFileSync('umount', [mountPoint]));
+afterAll(() => {
+  if (mounted) execFileSync('umount', [mountPoint]);
+  fs.rmSync(work, { recursive: true, force: true });
+});
 
 (mounted ? test : test.skip)('a full disk while writing a checkpoint stops the run with one line; the last checkpoint stays whole', async () => {
   const logdir = path.join(mountPoint, 'run');
