@@ -1,5 +1,5 @@
 import type { Rng } from '../../common/rng';
-import type { VocoOptions } from './options';
+import type { VocoSamplingOptions } from './options';
 
 /**
  * The random changes applied to one crop, in upstream's order: flips along x, y, z, then a rotation by
@@ -15,7 +15,7 @@ export interface CropAugment {
 export const IDENTITY_AUGMENT: CropAugment = { flip: [false, false, false], rotations: 0, shift: 0 };
 
 /** The options drawAugment reads (the fine-tuning sampler has the same ones, under the same names). */
-export type AugmentOptions = Pick<VocoOptions, 'augment' | 'flipProb' | 'rotateProb' | 'shiftProb' | 'shiftOffset'>;
+export type AugmentOptions = Pick<VocoSamplingOptions, 'augment' | 'flipProb' | 'rotateProb' | 'shiftProb' | 'shiftOffset'>;
 
 export function drawAugment(rng: Rng, o: AugmentOptions): CropAugment {
   if (!o.augment) return IDENTITY_AUGMENT;

@@ -5,10 +5,10 @@ import { stateDictEntries } from '../../graph/models/swinunetr-encoder';
 import { LOGITS_OUTPUT, SEGMENTER_MODEL, writeSwinUnetrArtifacts } from '../../graph/models/swinunetr/artifacts';
 import { buildSegmenterGraph } from '../../graph/models/swinunetr/model';
 import { SWINUNETR_LEARNING_RATE, SwinUnetrOptionError, resolveSwinUnetrOptions } from '../../graph/models/swinunetr/options';
-import { INITIAL_WEIGHTS_FILE } from '../../graph/models/voco-artifacts';
+import { INITIAL_WEIGHTS_FILE } from '../../graph/models/voco/artifacts';
 import { ArtifactManifest, readManifest } from '../../graph/onnx/manifest';
-import { Trainer, loadArtifacts } from '../../runtime/trainer';
-import { readSafetensors } from '../../runtime/weights/safetensors';
+import { Trainer, loadArtifacts } from '../../runtime/session/trainer';
+import { readSafetensors } from '../../io/weights/safetensors';
 import { Rng } from '../../common/rng';
 
 // Tiny preset at roi 32 with 2 input channels and 3 classes: small enough to run steps in a test.

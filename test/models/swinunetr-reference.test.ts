@@ -5,9 +5,9 @@ import * as ort from 'onnxruntime-node';
 import { relativePositionIndex } from '../../graph/models/swin-windows';
 import { SEGMENTER_MODEL, writeSwinUnetrArtifacts } from '../../graph/models/swinunetr/artifacts';
 import { resolveSwinUnetrOptions } from '../../graph/models/swinunetr/options';
-import { GradientResult, Trainer, loadArtifacts } from '../../runtime/trainer';
-import { readSafetensors } from '../../runtime/weights/safetensors';
-import { TensorMap } from '../../runtime/weights/tensor-map';
+import { GradientResult, Trainer, loadArtifacts } from '../../runtime/session/trainer';
+import { readSafetensors } from '../../io/weights/safetensors';
+import { TensorMap } from '../../io/weights/tensor-map';
 import { REFERENCE } from '../helpers/reference';
 import { maxRelative, norm, overBound, relativeL2 } from '../helpers/relative-error';
 

@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { writeVocoGradients } from '../../graph/models/voco-grad';
-import { readSafetensors } from '../../runtime/weights/safetensors';
-import { NamedTensor, TensorMap } from '../../runtime/weights/tensor-map';
+import { writeVocoGradients } from '../../runtime/voco/grad';
+import { readSafetensors } from '../../io/weights/safetensors';
+import { NamedTensor, TensorMap } from '../../io/weights/tensor-map';
 import { REFERENCE } from '../helpers/reference';
 import { maxRelative, norm, overBound, relativeL2 } from '../helpers/relative-error';
 

@@ -11,11 +11,11 @@ import type { ConstantData } from '../../graph/core/graph';
 import { buildSegmenterGraph } from '../../graph/models/swinunetr/model';
 import { resolveSwinUnetrOptions } from '../../graph/models/swinunetr/options';
 import { writeForwardModel } from '../../graph/onnx/artifacts';
-import { createSession } from '../../runtime/providers';
+import { createSession } from '../../runtime/session/providers';
 import { sessionPredictor } from '../../runtime/segment/session-predictor';
 import { ChannelVolume, argmaxChannels, slidingWindowInference } from '../../runtime/segment/sliding-window';
 import { BlendMode } from '../../runtime/segment/importance-map';
-import { readSafetensors } from '../../runtime/weights/safetensors';
+import { readSafetensors } from '../../io/weights/safetensors';
 import { REFERENCE } from '../helpers/reference';
 
 const FIXTURE = path.join(REFERENCE, 'segmentation/sliding_window');

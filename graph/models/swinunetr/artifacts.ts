@@ -3,9 +3,9 @@ import { ExternalDataOptions } from '../../onnx/external-data';
 import { writeArtifacts, writeForwardModel } from '../../onnx/artifacts';
 import { ArtifactManifest, writeManifest } from '../../onnx/manifest';
 import { OptimizerConfig } from '../../optim/config';
-import { writeSafetensors } from '../../../runtime/weights/safetensors';
-import { INITIAL_WEIGHTS_FILE } from '../voco-artifacts';
-import { exportVocoStateDict, freshVocoValues } from '../voco-weights';
+import { writeSafetensors } from '../../../io/weights/safetensors';
+import { INITIAL_WEIGHTS_FILE } from '../voco/artifacts';
+import { exportVocoStateDict, freshVocoValues } from '../voco/weights';
 import { buildSegmenterGraph, buildSwinUnetrTrainingGraph } from './model';
 import { SWINUNETR_OPTIMIZER, SwinUnetrOptionError, SwinUnetrOptions } from './options';
 

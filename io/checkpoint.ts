@@ -1,12 +1,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError } from '../../common/user-error';
-import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../weights/safetensors';
-import { NamedTensor, TensorMap } from '../weights/tensor-map';
+import { UserError } from '../common/user-error';
+import { readSafetensors, readSafetensorsHeader, writeSafetensors } from './weights/safetensors';
+import { NamedTensor, TensorMap } from './weights/tensor-map';
 
 export const CHECKPOINT_FORMAT = 'voco-onnx.checkpoint/1';
 const METADATA_KEY = 'voco.checkpoint';
 const FILE_PATTERN = /^step-(\d+)\.ckpt$/;
+
+/** The group of a checkpoint that holds the model's parameters and state, by name. */
+export const PARAMETERS_GROUP = 'parameters';
+/** The group that holds the optimizer's moments, by `<param>.<slot>`. */
+export const OPTIMIZER_GROUP = 'optimizer';
 
 export class CheckpointError extends UserError {}
 

@@ -1,7 +1,8 @@
 import { UserError } from '../../common/user-error';
 import { OptimizerConfig } from '../../graph/optim/config';
-import { ExecutionProvider } from '../providers';
-import { LrScheduleKind } from './schedule';
+import { DEFAULT_VOCO_OPTIONS, stepRows } from '../../graph/models/voco/options';
+import { ExecutionProvider } from '../session/providers';
+import { LrScheduleKind } from '../loop/schedule';
 
 export class TrainConfigError extends UserError {}
 
@@ -63,7 +64,7 @@ const SINGLE_MODEL_VOXELS = 16 * 32 ** 3;
 /** The pieces a step runs in: as configured, else the single model for small steps and pieces of 2 crops above. */
 export function cropsPerRunFor(c: TrainConfig): number {
   if (c.cropsPerRun !== undefined) return c.cropsPerRun;
-  const rows = c.batchSize * (c.swBatchSize + 9);
+  const rows = stepRows({ ...c, baseCrops: DEFAULT_VOCO_OPTIONS.baseCrops });
   return rows * c.roi ** 3 <= SINGLE_MODEL_VOXELS ? 0 : 2;
 }
 

@@ -1,84 +1,16 @@
-import { UserError } from '../../common/user-error';
-import { Graph, Tensor } from '../core/graph';
-import { Shape } from '../core/shape';
-import { add, mul } from '../ops/elementwise';
-import { detach, reshape } from '../ops/shape';
-import { concat } from '../ops/slice';
-import { dropout } from '../nn/dropout';
-import { RelativePositionBuffer, SwinConfig, VOCO_SWIN } from './swin';
-import { PRESET_FEATURE_SIZE, SwinPreset, swinUnetrEncoder } from './swinunetr-encoder';
-import { fixedLinear, parameterLinear, poolAndConcat, projectionHead } from './voco-head';
-import { vocoLoss } from './voco-loss';
+import { VocoModelOptions, stepRows } from './options';
+import { Graph, Tensor } from '../../core/graph';
+import { Shape } from '../../core/shape';
+import { add, mul } from '../../ops/elementwise';
+import { detach, reshape } from '../../ops/shape';
+import { concat } from '../../ops/slice';
+import { dropout } from '../../nn/dropout';
+import { RelativePositionBuffer, SwinConfig, VOCO_SWIN } from '../swin';
+import { swinUnetrEncoder } from '../swinunetr-encoder';
+import { fixedLinear, parameterLinear, poolAndConcat, projectionHead } from './head';
+import { vocoLoss } from './loss';
 
-export type VocoPreset = SwinPreset;
-
-export { PRESET_FEATURE_SIZE };
-export { stateDictEntries } from './swinunetr-encoder';
-export type { StateDictEntry } from './swinunetr-encoder';
-
-export interface VocoOptions {
-  readonly featureSize: number;
-  /** Side of the cubic crops; a multiple of 32 (five halvings). */
-  readonly roi: number;
-  /** Volumes per step. */
-  readonly batchSize: number;
-  /** Random crops per volume. */
-  readonly swBatchSize: number;
-  /** Base crops per volume (3x3 in VoCo). */
-  readonly baseCrops: number;
-  readonly dropPathRate: number;
-  /** Probability of dropping a whole embedding row before the student head; 0 turns it off. */
-  readonly featureDropout: number;
-  readonly emaMomentum: number;
-}
-
-export type VocoOptionsInput = Partial<VocoOptions> & { readonly preset?: VocoPreset };
-
-export const DEFAULT_VOCO_OPTIONS: VocoOptions = {
-  featureSize: PRESET_FEATURE_SIZE.B,
-  roi: 64,
-  batchSize: 1,
-  swBatchSize: 1,
-  baseCrops: 9,
-  dropPathRate: 0,
-  featureDropout: 0.2,
-  emaMomentum: 0.9,
-};
-
-/** A model option that cannot be built (one line, naming the option). */
-export class VocoOptionError extends UserError {}
-
-/** Fills defaults (the preset's feature size unless one is given) and checks every option. */
-export function resolveVocoOptions(input: VocoOptionsInput = {}): VocoOptions {
-  if (input.preset !== undefined && !(input.preset in PRESET_FEATURE_SIZE)) {
-    throw new VocoOptionError(`--preset ${input.preset} is not one of ${Object.keys(PRESET_FEATURE_SIZE).join(', ')}`);
-  }
-  const featureSize = input.featureSize ?? (input.preset ? PRESET_FEATURE_SIZE[input.preset] : DEFAULT_VOCO_OPTIONS.featureSize);
-  const o: VocoOptions = { ...DEFAULT_VOCO_OPTIONS, ...definedOnly(input), featureSize };
-  const positiveInt = (name: string, v: number) => {
-    if (!Number.isInteger(v) || v < 1) throw new VocoOptionError(`${name} must be a positive integer, got ${v}`);
-  };
-  positiveInt('feature size', o.featureSize);
-  if (o.featureSize % 12 !== 0) throw new VocoOptionError(`feature size must be a multiple of 12 (as MONAI's SwinUNETR requires), got ${o.featureSize}`);
-  positiveInt('roi', o.roi);
-  if (o.roi % 32 !== 0) throw new VocoOptionError(`roi must be a multiple of 32, got ${o.roi}`);
-  positiveInt('batch size', o.batchSize);
-  positiveInt('sw batch size', o.swBatchSize);
-  positiveInt('base crops', o.baseCrops);
-  if (o.baseCrops < 2) throw new VocoOptionError(`base crops must be at least 2 (the regularisation loss pairs them), got ${o.baseCrops}`);
-  if (!(o.dropPathRate >= 0 && o.dropPathRate < 1)) throw new VocoOptionError(`drop-path rate must be in [0, 1), got ${o.dropPathRate}`);
-  if (!(o.featureDropout >= 0 && o.featureDropout < 1)) throw new VocoOptionError(`feature dropout must be in [0, 1), got ${o.featureDropout}`);
-  if (!(o.emaMomentum >= 0 && o.emaMomentum <= 1)) throw new VocoOptionError(`EMA momentum must be in [0, 1], got ${o.emaMomentum}`);
-  return o;
-}
-
-function definedOnly(input: VocoOptionsInput): Partial<VocoOptions> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(input)) if (v !== undefined && k !== 'preset') out[k] = v;
-  return out as Partial<VocoOptions>;
-}
-
-export const swinConfig = (o: Pick<VocoOptions, 'featureSize' | 'dropPathRate'>): SwinConfig => ({
+export const swinConfig = (o: Pick<VocoModelOptions, 'featureSize' | 'dropPathRate'>): SwinConfig => ({
   ...VOCO_SWIN,
   featureSize: o.featureSize,
   dropPathRate: o.dropPathRate,
@@ -119,7 +51,7 @@ export type VocoMode = 'train' | 'eval';
 
 export interface VocoGraph {
   readonly graph: Graph;
-  readonly options: VocoOptions;
+  readonly options: VocoModelOptions;
   readonly mode: VocoMode;
   readonly inputs: {
     /** [batch*sw, 1, roi, roi, roi] random crops. */
@@ -151,7 +83,7 @@ export const FEATURE_DROPOUT_MASK = 'feature_dropout_mask';
  * by EMA from the student (teacher = m * teacher + (1 - m) * student) and the feature-dropout mask is an input;
  * in `eval` mode the teacher is used as it is and there is no dropout.
  */
-export function buildVocoGraph(options: VocoOptions, mode: VocoMode = 'train'): VocoGraph {
+export function buildVocoGraph(options: VocoModelOptions, mode: VocoMode = 'train'): VocoGraph {
   const g = new Graph();
   const o = options;
   const shape = (n: number) => [n, 1, o.roi, o.roi, o.roi];
@@ -178,7 +110,7 @@ export function buildVocoGraph(options: VocoOptions, mode: VocoMode = 'train'): 
  * outputs `loss`, `loss.intra`, `loss.inter`, `loss.reg`, `student`, `teacher`, `logits.intra` and, in training,
  * `ema.<teacher parameter>`.
  */
-function headsAndLoss(embeddings: Tensor, labels: Tensor, o: VocoOptions, mode: VocoMode, masks: RandomMaskInput[]): Record<string, Tensor> {
+function headsAndLoss(embeddings: Tensor, labels: Tensor, o: VocoModelOptions, mode: VocoMode, masks: RandomMaskInput[]): Record<string, Tensor> {
   const g = embeddings.graph;
   let studentInput = embeddings;
   if (mode === 'train' && o.featureDropout > 0) {
@@ -226,7 +158,7 @@ export interface BackboneGraph {
   readonly masks: readonly RandomMaskInput[];
 }
 
-export function buildBackboneGraph(options: Pick<VocoOptions, 'featureSize' | 'roi'> & { readonly dropPathRate?: number }, rows: number): BackboneGraph {
+export function buildBackboneGraph(options: Pick<VocoModelOptions, 'featureSize' | 'roi'> & { readonly dropPathRate?: number }, rows: number): BackboneGraph {
   const g = new Graph();
   const crops = g.input('crops', 'float32', [rows, 1, options.roi, options.roi, options.roi]);
   const masks: RandomMaskInput[] = [];
@@ -246,10 +178,10 @@ export interface HeadsGraph {
   readonly masks: readonly RandomMaskInput[];
 }
 
-export function buildHeadsGraph(options: VocoOptions, mode: VocoMode = 'train'): HeadsGraph {
+export function buildHeadsGraph(options: VocoModelOptions, mode: VocoMode = 'train'): HeadsGraph {
   const g = new Graph();
   const o = options;
-  const rows = o.batchSize * (o.swBatchSize + o.baseCrops);
+  const rows = stepRows(o);
   const embeddings = g.input('embeddings', 'float32', [rows, embeddingWidth(o.featureSize)]);
   const labels = g.input('labels', 'float32', [o.batchSize, o.swBatchSize, o.baseCrops]);
   const masks: RandomMaskInput[] = [];
@@ -269,7 +201,7 @@ export interface EncoderGraph {
 }
 
 /** The backbone alone for downstream use: crops [batch, 1, roi, roi, roi] in, stage features and embedding out. */
-export function buildEncoderGraph(options: Pick<VocoOptions, 'featureSize' | 'roi'>, batch: number): EncoderGraph {
+export function buildEncoderGraph(options: Pick<VocoModelOptions, 'featureSize' | 'roi'>, batch: number): EncoderGraph {
   // Inference: no drop path, whatever the training options say.
   const net = buildBackboneGraph({ featureSize: options.featureSize, roi: options.roi }, batch);
   const outputs: Record<string, Tensor> = { ...Object.fromEntries(net.hidden.map((h, i) => [`hidden${i}`, h])), embedding: net.embeddings };

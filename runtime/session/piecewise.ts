@@ -5,9 +5,9 @@
  */
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
-import { size } from '../graph/core/shape';
-import { IoEntry, ModelEntry, PiecesEntry } from '../graph/onnx/manifest';
-import { LOSS_OUTPUT } from '../graph/onnx/artifacts';
+import { size } from '../../graph/core/shape';
+import { IoEntry, ModelEntry, PiecesEntry } from '../../graph/onnx/manifest';
+import { LOSS_OUTPUT } from '../../graph/onnx/artifacts';
 import { ProviderOptions, createSession } from './providers';
 
 /** Feeds for `model`: parameters and state from the trainer's stores, every other input from `other`. */
@@ -35,8 +35,8 @@ export class PiecewiseStep {
   }
 
   /**
-   * The training model's outputs for one batch: `loss`, `extras` (from the heads model, and `embeddings` from the
-   * forward pieces) and every trainable parameter's gradient. `input(name)` is the training model's batch input.
+   * The training model's outputs for one batch: `loss`, `extras` (from the heads model, and `embeddings` and any
+   * other forward output gathered from the forward pieces) and every trainable parameter's gradient. `input(name)` is the training model's batch input.
    */
   async run(feeds: Feeder, input: (name: string) => ort.Tensor, extras: readonly string[]): Promise<Outputs> {
     const p = this.pieces;
@@ -47,13 +47,16 @@ export class PiecewiseStep {
     const pieceFeeds = (model: ModelEntry, i: number, cotangent?: ort.Tensor) =>
       feeds(model, (io) => (io.name === p.rowsInput ? rows.slice(i * k, (i + 1) * k) : io.name === p.cotangent ? rowsOf(cotangent!, i) : rowsOf(input(io.name), i)));
 
-    const embeddingEntry = p.models.backboneForward.outputs.find((o) => o.name === p.embeddings)!;
-    const embeddings = new Float32Array(p.rows * size(embeddingEntry.shape.slice(1)));
+    // Every forward output (the embeddings, and any intermediates) is gathered over the pieces into [rows, ...].
+    const gathered: Record<string, ort.Tensor> = {};
+    for (const o of p.models.backboneForward.outputs) {
+      gathered[o.name] = new ort.Tensor('float32', new Float32Array(p.rows * size(o.shape.slice(1))), [p.rows, ...o.shape.slice(1)]);
+    }
     for (let i = 0; i < count; i++) {
       const out = await this.forward.run(pieceFeeds(p.models.backboneForward, i));
-      embeddings.set(out[p.embeddings].data as Float32Array, (i * embeddings.length) / count);
+      for (const [name, all] of Object.entries(gathered)) (all.data as Float32Array).set(out[name].data as Float32Array, (i * all.data.length) / count);
     }
-    const embeddingTensor = new ort.Tensor('float32', embeddings, [p.rows, ...embeddingEntry.shape.slice(1)]);
+    const embeddingTensor = gathered[p.embeddings];
     const head = await this.heads.run(feeds(p.models.heads, (io) => (io.name === p.embeddings ? embeddingTensor : input(io.name))));
 
     const sums: Record<string, Float32Array> = {};
@@ -69,7 +72,7 @@ export class PiecewiseStep {
     }
 
     const result: Record<string, ort.Tensor> = { [LOSS_OUTPUT]: head[LOSS_OUTPUT] };
-    for (const name of extras) result[name] = name === p.embeddings ? embeddingTensor : head[name];
+    for (const name of extras) result[name] = gathered[name] ?? head[name];
     for (const o of p.models.heads.outputs) if (o.role === 'gradient') result[o.name] = head[o.name];
     for (const o of p.models.backboneBackward.outputs) result[o.name] = new ort.Tensor('float32', sums[o.name], [...o.shape]);
     return result;

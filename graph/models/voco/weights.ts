@@ -1,28 +1,26 @@
 import * as path from 'path';
-import { Rng } from '../../common/rng';
-import { UserError } from '../../common/user-error';
-import { loadCheckpoint } from '../../runtime/train/checkpoint';
-import { StateDictMismatchError, WeightFileError } from '../../runtime/weights/errors';
-import { readSafetensors } from '../../runtime/weights/safetensors';
-import { describeMismatch, matchStateDict, normaliseKey, normaliseStateDict } from '../../runtime/weights/state-dict';
-import { NamedTensor, TensorMap, namedTensor } from '../../runtime/weights/tensor-map';
-import { readTorchCheckpoint } from '../../runtime/weights/torch-reader';
-import { StateDictEntry, VocoGraph, stateDictEntries } from './voco';
-import { relativePositionIndex } from './swin-windows';
-import { materialize } from '../nn/init';
+import { Rng } from '../../../common/rng';
+import { UserError } from '../../../common/user-error';
+import { PARAMETERS_GROUP, loadCheckpoint } from '../../../io/checkpoint';
+import { StateDictMismatchError, WeightFileError } from '../../../io/weights/errors';
+import { readSafetensors } from '../../../io/weights/safetensors';
+import { describeMismatch, matchStateDict, normaliseKey, normaliseStateDict } from '../../../io/weights/state-dict';
+import { NamedTensor, TensorMap, namedTensor } from '../../../io/weights/tensor-map';
+import { readTorchCheckpoint } from '../../../io/weights/torch-reader';
+import { StateDictEntry, stateDictEntries } from '../swinunetr-encoder';
+import { VocoGraph } from './model';
+import { relativePositionIndex } from '../swin-windows';
+import { materialize } from '../../nn/init';
 
 /** A weight file whose fixed buffers (the relative-position index) differ from what this model computes. */
 export class BufferMismatchError extends UserError {}
-
-/** The checkpoint group holding parameters and state (see runtime/train/checkpoint.ts). */
-export const CHECKPOINT_PARAMETER_GROUP = 'parameters';
 
 /** The tensors of a safetensors file, a training checkpoint (`.ckpt`) or a PyTorch `.pt`/`.pth` file. */
 export function readWeightFile(file: string): TensorMap {
   const ext = path.extname(file).toLowerCase();
   if (isCheckpoint(file)) {
-    const group = loadCheckpoint(file).groups.get(CHECKPOINT_PARAMETER_GROUP);
-    if (!group) throw new WeightFileError(file, `checkpoint has no "${CHECKPOINT_PARAMETER_GROUP}" group`);
+    const group = loadCheckpoint(file).groups.get(PARAMETERS_GROUP);
+    if (!group) throw new WeightFileError(file, `checkpoint has no "${PARAMETERS_GROUP}" group`);
     return group;
   }
   if (ext === '.pt' || ext === '.pth' || ext === '.bin') return normaliseStateDict(readTorchCheckpoint(file), file);

@@ -5,22 +5,22 @@
  */
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
-import { Rng } from '../common/rng';
-import { UserError } from '../common/user-error';
-import { ConstantData } from '../graph/core/graph';
-import { formatShape, size } from '../graph/core/shape';
-import { materialize } from '../graph/nn/init';
-import { ArtifactManifest, IoEntry, ModelEntry, ParameterEntry, readManifest } from '../graph/onnx/manifest';
-import { LEARNING_RATE, STEP, gradientName, stateName } from '../graph/optim/optimizer';
-import { readSafetensors } from './weights/safetensors';
+import { Rng } from '../../common/rng';
+import { UserError } from '../../common/user-error';
+import { ConstantData } from '../../graph/core/graph';
+import { formatShape, size } from '../../graph/core/shape';
+import { materialize } from '../../graph/nn/init';
+import { ArtifactManifest, IoEntry, ModelEntry, ParameterEntry, readManifest } from '../../graph/onnx/manifest';
+import { LEARNING_RATE, STEP, gradientName, stateName } from '../../graph/optim/optimizer';
+import { readSafetensors } from '../../io/weights/safetensors';
 import { GradientArray, GradientHook } from './gradient-hooks';
 import { ProviderOptions, createSession } from './providers';
 import { PiecewiseStep } from './piecewise';
 import { TensorStore, TensorValueError, toOrtTensor } from './tensor-store';
 
 export type BatchValue = ort.Tensor | ConstantData;
-/** Batch inputs by name: typed arrays (shaped by the manifest) or ort.Tensors. */
-export type Batch = Readonly<Record<string, BatchValue>>;
+/** BatchFeeds inputs by name: typed arrays (shaped by the manifest) or ort.Tensors. */
+export type BatchFeeds = Readonly<Record<string, BatchValue>>;
 
 export interface LoadOptions extends ProviderOptions {
   /** Seed of the generator that draws the initial parameter values (in manifest order). */
@@ -112,7 +112,7 @@ export class Trainer {
   }
 
   /** Training graph (or its pieces), gradient hook, optimizer graph. */
-  async step(batch: Batch, options: StepOptions): Promise<StepResult> {
+  async step(batch: BatchFeeds, options: StepOptions): Promise<StepResult> {
     const { loss, extras, gradients, raw } = await this.runTraining(batch);
     if (options.gradientHook?.(gradients) === 'skip') return { loss, extras, skipped: true, step: this.steps };
     const dtype = this.manifest.models.optimizer.inputs.find((i) => i.name === LEARNING_RATE)!.dtype;
@@ -131,13 +131,13 @@ export class Trainer {
   }
 
   /** The training graph (or its pieces) alone: loss, extras and the gradient of every trainable parameter. */
-  async computeGradients(batch: Batch): Promise<GradientResult> {
+  async computeGradients(batch: BatchFeeds): Promise<GradientResult> {
     const { loss, extras, gradients } = await this.runTraining(batch);
     return { loss, extras, gradients };
   }
 
   /** The eval graph: loss and extras without gradients (one forward over all rows, also when steps run in pieces). */
-  async evaluate(batch: Batch): Promise<Evaluation> {
+  async evaluate(batch: BatchFeeds): Promise<Evaluation> {
     this.evalSession ??= createSession(path.join(this.dir, this.manifest.models.eval.file), this.options);
     const model = this.manifest.models.eval;
     const out = await (await this.evalSession).run(this.feeds(model, (io) => this.batchTensor(batch, io)));
@@ -145,7 +145,7 @@ export class Trainer {
   }
 
   /** Runs the forward-only model `name` (e.g. `encoder`) with the current parameters. */
-  async forward(name: string, batch: Batch): Promise<Record<string, ort.Tensor>> {
+  async forward(name: string, batch: BatchFeeds): Promise<Record<string, ort.Tensor>> {
     const model = this.manifest.models.forward[name];
     if (!model) throw new UnknownModelError(this.dir, name, this.manifest);
     let session = this.forwardSessions.get(name);
@@ -163,7 +163,7 @@ export class Trainer {
     await Promise.all(sessions.map((s) => s.release()));
   }
 
-  private async runTraining(batch: Batch): Promise<GradientResult & { raw: ort.InferenceSession.OnnxValueMapType }> {
+  private async runTraining(batch: BatchFeeds): Promise<GradientResult & { raw: ort.InferenceSession.OnnxValueMapType }> {
     const model = this.manifest.models.training;
     let raw: ort.InferenceSession.OnnxValueMapType;
     if (this.training instanceof PiecewiseStep) {
@@ -189,7 +189,7 @@ export class Trainer {
     return feeds;
   }
 
-  private batchTensor(batch: Batch, io: IoEntry): ort.Tensor {
+  private batchTensor(batch: BatchFeeds, io: IoEntry): ort.Tensor {
     const value = batch[io.name];
     if (value === undefined) throw new BatchError(`batch lacks input ${io.name} (${io.dtype}${formatShape(io.shape)})`);
     if (ArrayBuffer.isView(value)) return toOrtTensor(io, value, 'batch input');

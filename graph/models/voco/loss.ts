@@ -1,12 +1,12 @@
-import { Tensor } from '../core/graph';
-import { add, div, mul, neg, sub } from '../ops/elementwise';
-import { cast, equal } from '../ops/compare';
-import { abs, log, maximum, relu, sqrt } from '../ops/math';
-import { matmul, transposeLast2 } from '../ops/matmul';
-import { reduceSum } from '../ops/reduce';
-import { detach, reshape } from '../ops/shape';
-import { split } from '../ops/slice';
-import { rollBack } from './roll';
+import { Tensor } from '../../core/graph';
+import { add, div, mul, neg, sub } from '../../ops/elementwise';
+import { cast, equal } from '../../ops/compare';
+import { abs, log, maximum, relu, sqrt } from '../../ops/math';
+import { matmul, transposeLast2 } from '../../ops/matmul';
+import { reduceSum } from '../../ops/reduce';
+import { detach, reshape } from '../../ops/shape';
+import { split } from '../../ops/slice';
+import { rollBack } from '../roll';
 
 /** How the rows of the head outputs are laid out: batch*sw random crops first, then batch*bases base crops. */
 export interface VocoLayout {

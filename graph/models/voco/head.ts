@@ -1,11 +1,11 @@
-import { Tensor } from '../core/graph';
-import { matmul, transposeLast2 } from '../ops/matmul';
-import { add } from '../ops/elementwise';
-import { reduceMean } from '../ops/reduce';
-import { concat } from '../ops/slice';
-import { relu } from '../ops/math';
-import { batchNorm1dBatchStats } from '../nn/norm';
-import { linear } from '../nn/linear';
+import { Tensor } from '../../core/graph';
+import { matmul, transposeLast2 } from '../../ops/matmul';
+import { add } from '../../ops/elementwise';
+import { reduceMean } from '../../ops/reduce';
+import { concat } from '../../ops/slice';
+import { relu } from '../../ops/math';
+import { batchNorm1dBatchStats } from '../../nn/norm';
+import { linear } from '../../nn/linear';
 
 /** Hidden and output width of VoCo's projection heads. */
 export const HEAD_WIDTH = 1024;

@@ -1,7 +1,7 @@
 import { createBatchLoader, LoaderSource } from '../../data/loader/loader';
 import { mixSeed } from '../../data/loader/schedule';
 import { size } from '../../graph/core/shape';
-import { Trainer } from '../trainer';
+import { Trainer } from '../session/trainer';
 import { TrainConfig } from './config';
 
 const BATCH_INPUTS = new Set(['images', 'crops', 'labels']);

@@ -5,24 +5,24 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { UserError } from '../../common/user-error';
-import { writeCheckpointFile } from '../../runtime/train/checkpoint';
-import { writeSafetensors } from '../../runtime/weights/safetensors';
-import { NamedTensor, TensorMap, namedTensor } from '../../runtime/weights/tensor-map';
-import { writeTorchCheckpoint } from '../../runtime/weights/torch-writer';
-import { ModelEntry } from '../onnx/manifest';
-import { writeForwardModel } from '../onnx/artifacts';
-import { ExternalDataOptions } from '../onnx/external-data';
-import { PRESET_FEATURE_SIZE, VocoGraph, VocoPreset, buildEncoderGraph, buildVocoGraph, resolveVocoOptions } from './voco';
+import { UserError } from '../../../common/user-error';
+import { PARAMETERS_GROUP, writeCheckpointFile } from '../../../io/checkpoint';
+import { writeSafetensors } from '../../../io/weights/safetensors';
+import { NamedTensor, TensorMap, namedTensor } from '../../../io/weights/tensor-map';
+import { writeTorchCheckpoint } from '../../../io/weights/torch-writer';
+import { ModelEntry } from '../../onnx/manifest';
+import { writeForwardModel } from '../../onnx/artifacts';
+import { ExternalDataOptions } from '../../onnx/external-data';
+import { PRESET_FEATURE_SIZE, VocoPreset, resolveVocoOptions } from './options';
+import { VocoGraph, buildEncoderGraph, buildVocoGraph } from './model';
 import {
-  CHECKPOINT_PARAMETER_GROUP,
   VocoWeightsMatch,
   completeVocoValues,
   exportVocoStateDict,
   featureSizeOf,
   matchVocoWeights,
   readWeightFile,
-} from './voco-weights';
+} from './weights';
 
 /** A weights request that cannot be met as asked: a preset the file does not fit, an output format we do not write. */
 export class WeightOptionError extends UserError {}
@@ -81,7 +81,7 @@ export function writeVocoWeights(out: string, vg: Pick<VocoGraph, 'graph' | 'buf
     const parameters: TensorMap = new Map(
       vg.graph.parameters.map((p) => [p.tensor.name, namedTensor(p.tensor.name, 'float32', p.tensor.shape, valueOf(values, p.tensor.name))]),
     );
-    writeCheckpointFile(out, { step: 0, groups: new Map([[CHECKPOINT_PARAMETER_GROUP, parameters]]), meta });
+    writeCheckpointFile(out, { step: 0, groups: new Map([[PARAMETERS_GROUP, parameters]]), meta });
   } else if (ext === '.safetensors') {
     writeSafetensors(out, exportVocoStateDict(vg, values));
   } else {

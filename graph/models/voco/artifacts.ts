@@ -1,15 +1,16 @@
 import * as path from 'path';
-import { Rng } from '../../common/rng';
-import { ConstantData } from '../core/graph';
-import { initialValues } from '../nn/init';
-import { OptimizerConfig } from '../optim/config';
-import { ExternalDataOptions } from '../onnx/external-data';
-import { writeArtifacts, writeForwardModel } from '../onnx/artifacts';
-import { ArtifactManifest, writeManifest } from '../onnx/manifest';
-import { writeSafetensors } from '../../runtime/weights/safetensors';
-import { VocoOptions, buildEncoderGraph, buildVocoGraph } from './voco';
-import { stepRows, writeVocoPieces } from './voco-pieces';
-import { exportVocoStateDict } from './voco-weights';
+import { Rng } from '../../../common/rng';
+import { ConstantData } from '../../core/graph';
+import { initialValues } from '../../nn/init';
+import { OptimizerConfig } from '../../optim/config';
+import { ExternalDataOptions } from '../../onnx/external-data';
+import { writeArtifacts, writeForwardModel } from '../../onnx/artifacts';
+import { ArtifactManifest, writeManifest } from '../../onnx/manifest';
+import { writeSafetensors } from '../../../io/weights/safetensors';
+import { VocoModelOptions, stepRows } from './options';
+import { buildEncoderGraph, buildVocoGraph } from './model';
+import { writeVocoPieces } from './pieces';
+import { exportVocoStateDict } from './weights';
 
 export const ENCODER_MODEL = 'encoder';
 /** Freshly initialised weights under the upstream state-dict names (loadable by PyTorch and `voco grad`). */
@@ -35,7 +36,7 @@ export interface VocoArtifactOptions {
  * out, parameters as inputs), optionally the step in pieces, the manifest, and optionally the initial weights,
  * into `dir`.
  */
-export function writeVocoArtifacts(dir: string, options: VocoOptions, artifact: VocoArtifactOptions): ArtifactManifest {
+export function writeVocoArtifacts(dir: string, options: VocoModelOptions, artifact: VocoArtifactOptions): ArtifactManifest {
   const vg = buildVocoGraph(options, 'train');
   const { loss, ...extras } = vg.outputs;
   const kept = Object.fromEntries(

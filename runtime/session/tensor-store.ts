@@ -3,10 +3,10 @@
  * as an ort.Tensor so that it is fed to sessions without copying and replaced by session outputs without copying.
  */
 import * as ort from 'onnxruntime-node';
-import { UserError } from '../common/user-error';
-import { DType } from '../graph/core/dtype';
-import { ConstantData } from '../graph/core/graph';
-import { formatShape, size } from '../graph/core/shape';
+import { UserError } from '../../common/user-error';
+import { DType } from '../../graph/core/dtype';
+import { ConstantData } from '../../graph/core/graph';
+import { formatShape, size } from '../../graph/core/shape';
 
 export interface TensorDecl {
   readonly name: string;

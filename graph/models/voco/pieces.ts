@@ -3,25 +3,25 @@
  * backbone forward and backward on a few rows at a time, the heads and loss on all rows. The same numbers as the
  * training model, with memory for `cropsPerRun` rows of backbone activations instead of all of them.
  */
-import { gradients } from '../autodiff/backward';
-import { Tensor } from '../core/graph';
-import { ExternalDataOptions } from '../onnx/external-data';
-import { IoTensor, LOSS_OUTPUT, writeGraphModel } from '../onnx/artifacts';
-import { PiecesEntry } from '../onnx/manifest';
-import { gradientName } from '../optim/optimizer';
-import { mul } from '../ops/elementwise';
-import { reduceSum } from '../ops/reduce';
-import { reshape } from '../ops/shape';
-import { EMA_PREFIX, VocoOptions, buildBackboneGraph, buildHeadsGraph, embeddingWidth } from './voco';
+import { gradients } from '../../autodiff/backward';
+import { Tensor } from '../../core/graph';
+import { ExternalDataOptions } from '../../onnx/external-data';
+import { IoTensor, LOSS_OUTPUT, writeGraphModel } from '../../onnx/artifacts';
+import { PiecesEntry } from '../../onnx/manifest';
+import { gradientName } from '../../optim/optimizer';
+import { mul } from '../../ops/elementwise';
+import { reduceSum } from '../../ops/reduce';
+import { reshape } from '../../ops/shape';
+import { EMA_PREFIX, buildBackboneGraph, buildHeadsGraph, embeddingWidth } from './model';
+import { VocoModelOptions, stepRows } from './options';
 
 export const BACKBONE_FORWARD_MODEL = 'backbone_forward.onnx';
 export const BACKBONE_BACKWARD_MODEL = 'backbone_backward.onnx';
 export const HEADS_TRAINING_MODEL = 'heads_training.onnx';
 const EMBEDDINGS = 'embeddings';
+/** The heads' outputs a pieces model written with `intermediates` adds. */
+export const INTERMEDIATE_HEAD_OUTPUTS = ['student', 'teacher', 'logits.intra'];
 const EMBEDDINGS_COTANGENT = 'embeddings_cotangent';
-
-/** Rows of one VoCo step: every volume's random crops and base crops. */
-export const stepRows = (o: Pick<VocoOptions, 'batchSize' | 'swBatchSize' | 'baseCrops'>): number => o.batchSize * (o.swBatchSize + o.baseCrops);
 
 /** The largest divisor of `rows` not above `limit` (at least 1): the rows of one piece. */
 export function rowsPerPiece(rows: number, limit: number): number {
@@ -34,15 +34,23 @@ const io = (tensor: Tensor, role: IoTensor['role'], name = tensor.name): IoTenso
 /**
  * Writes the backbone forward, backbone backward and heads models for steps of `options` into `dir`, the backbone
  * on `rowsPerPiece(rows, cropsPerRun)` rows; returns their manifest section. Rows are the training model's
- * `images` then `crops`, the order in which the training graph concatenates them.
+ * `images` then `crops`, the order in which the training graph concatenates them. With `intermediates` the
+ * forward pieces also output `swin.hidden0..4` and the heads `student`, `teacher` and `logits.intra` (`voco grad`).
  */
-export function writeVocoPieces(dir: string, options: VocoOptions, cropsPerRun: number, externalData?: ExternalDataOptions): PiecesEntry {
+export function writeVocoPieces(
+  dir: string,
+  options: VocoModelOptions,
+  cropsPerRun: number,
+  externalData?: ExternalDataOptions,
+  intermediates = false,
+): PiecesEntry {
   const rows = stepRows(options);
   const k = rowsPerPiece(rows, cropsPerRun);
   const net = buildBackboneGraph(options, k);
   const backboneParams = net.graph.parameters.map((p) => p.tensor);
   const backboneInputs = [...backboneParams.map((t) => io(t, 'parameter')), io(net.crops, 'input'), ...net.masks.map((m) => io(m.tensor, 'input'))];
-  const backboneForward = writeGraphModel(dir, BACKBONE_FORWARD_MODEL, backboneInputs, [io(net.embeddings, 'output', EMBEDDINGS)], externalData);
+  const hidden = intermediates ? net.hidden.map((t, i) => io(t, 'output', `swin.hidden${i}`)) : [];
+  const backboneForward = writeGraphModel(dir, BACKBONE_FORWARD_MODEL, backboneInputs, [io(net.embeddings, 'output', EMBEDDINGS), ...hidden], externalData);
 
   // The vector-Jacobian product as the gradient of <embeddings, cotangent>, so the forward is recomputed inside.
   const width = embeddingWidth(options.featureSize);
@@ -62,6 +70,7 @@ export function writeVocoPieces(dir: string, options: VocoOptions, cropsPerRun: 
   const teacher = heads.graph.parameters.filter((p) => !p.trainable).map((p) => p.tensor);
   const headGrads = gradients(heads.outputs.loss, [...student, heads.embeddings]);
   const extras = Object.keys(heads.outputs).filter((name) => name.startsWith('loss.') || name.startsWith(EMA_PREFIX));
+  if (intermediates) extras.push(...INTERMEDIATE_HEAD_OUTPUTS);
   const headsModel = writeGraphModel(
     dir,
     HEADS_TRAINING_MODEL,

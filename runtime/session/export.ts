@@ -5,12 +5,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import { ExternalDataOptions, writeModelFile } from '../graph/onnx/external-data';
-import { ModelEntry } from '../graph/onnx/manifest';
-import { tensorProto } from '../graph/onnx/model';
-import { withFile } from './weights/file-access';
+import { ExternalDataOptions, writeModelFile } from '../../graph/onnx/external-data';
+import { ModelEntry } from '../../graph/onnx/manifest';
+import { tensorProto } from '../../graph/onnx/model';
+import { withFile } from '../../io/weights/file-access';
 import { Trainer, UnknownModelError } from './trainer';
-import { WeightFileError } from './weights/errors';
+import { WeightFileError } from '../../io/weights/errors';
 
 /** Writes forward model `name` of the trainer's artifacts to `file` with the current parameters baked in. */
 export function exportForwardModel(trainer: Trainer, name: string, file: string, options: ExternalDataOptions = {}): ModelEntry {
