@@ -18,7 +18,7 @@ import { StateDictEntry, stateDictEntries } from '../swinunetr-encoder';
 import { ENCODER_FILE, SAFETENSORS_EXPORT_FILE, weightOutputExtension } from '../voco/weight-files';
 import { checkRelativePositionIndex, exportVocoStateDict, freshVocoValues, readWeightFile } from '../voco/weights';
 import { SegmenterGraph, buildSegmenterGraph } from './model';
-import { SwinUnetrOptions } from './options';
+import { SwinUnetrOptions, resolveSwinUnetrOptions } from './options';
 
 /** Weights that cannot go into the SwinUNETR asked for (another feature size, no usable key). */
 export class SwinUnetrWeightError extends UserError {}
@@ -274,4 +274,34 @@ export function writeSwinUnetrWeights(
   } else {
     writeTorchCheckpoint(out, swinUnetrStateDict(options, values));
   }
+}
+
+export interface SwinUnetrConvertOptions {
+  /** The model's input channels and classes; the file's by default (classes: a SwinUNETR file's `out` layer). */
+  readonly inChannels?: number;
+  readonly outChannels?: number;
+  readonly seed?: number;
+  readonly strict?: boolean;
+  readonly read?: WeightSource;
+}
+
+/**
+ * Imports `source` into SwinUNETR (options inferred from the file unless given) and writes every parameter to `out`
+ * (see writeSwinUnetrWeights), what the file lacks or does not fit drawn fresh from `seed`.
+ */
+export function convertSwinUnetrWeights(source: string, out: string, options: SwinUnetrConvertOptions = {}): SwinUnetrWeights & { options: SwinUnetrOptions } {
+  weightOutputExtension(out);
+  const read = options.read ?? readWeightSource(source);
+  const inferred = inferSwinUnetrOptions(read.tensors, read.file);
+  const outChannels = options.outChannels ?? inferred.outChannels;
+  if (outChannels === undefined) throw new SwinUnetrWeightError(`${read.file}: has no output layer (out.conv.conv.weight); give --out-channels`);
+  const o = resolveSwinUnetrOptions({ featureSize: inferred.featureSize, inChannels: options.inChannels ?? inferred.inChannels, outChannels });
+  const seed = options.seed ?? 0;
+  const imported = importSwinUnetrWeights(source, o, { seed, strict: options.strict, read });
+  const { report } = imported;
+  writeSwinUnetrWeights(out, o, imported.values, {
+    importedFrom: path.resolve(report.file),
+    ...(report.fresh.length || report.skipped.length ? { freshlyInitialised: [...report.fresh, ...report.skipped.map((s) => s.name)], seed } : {}),
+  });
+  return { ...imported, options: o };
 }
