@@ -3,7 +3,8 @@
 Recomputes the step of ../shared/reference/segmentation/tiny12_r64_b2_c4 with MONAI 1.3.2's own SwinUNETR and
 DiceCELoss in float64 and in float32, and ranks per parameter the relative L2 error (full tensor and first 64
 values, as the fixture's grad_head) of PyTorch float32 vs float64 and, given our gradients (`grad.<key>`, written by
-`npx tsx scripts/swinunetr-grad-dump.ts <fixture> ours.safetensors`), of ours vs float64. The numbers argue the
+`npx voco grad --weights <fixture>/weights.safetensors --batch <fixture>/inputs.safetensors --out ours.safetensors`),
+of ours vs float64. The numbers argue the
 deep-gradient bounds of test/models/swinunetr-reference.test.ts.
 
 Usage (torch, numpy and MONAI 1.3.2's sources, e.g. `git archive 1.3.2 monai` of the MONAI repository; MONAI's Swin
