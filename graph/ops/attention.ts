@@ -36,10 +36,11 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, 
 }
 
 /**
- * Score elements ([.., n, n]) recomputed per chunk of the backward pass: the chunk's probabilities, their
- * gradient and the scores' gradient (three such tensors, 3 x 4 MiB in float32) then stay in a 32 MiB L3 cache.
+ * Score elements ([.., n, n]) recomputed per chunk of the backward pass (16 MiB in float32). Chunks of 2^20 (the
+ * three score-sized tensors of a chunk inside a 32 MiB L3 cache) made 1.8x the nodes for no measurable gain, and
+ * no chunking brought the score-sized buffers back (docs/performance.md).
  */
-export const BACKWARD_CHUNK_SCORES = 2 ** 20;
+export const BACKWARD_CHUNK_SCORES = 2 ** 22;
 
 /** The scale Attention applies to q k^T: its attribute or 1/sqrt(head size), as a float32 (as ONNX Runtime has it). */
 function attentionScale(node: Node, headSize: number): number {

@@ -63,14 +63,14 @@ describe('ONNX Attention (opset 23) and its gradient', () => {
   });
 
   test('the backward recomputes the probabilities in chunks along the larger batch axis; gradients still match', async () => {
-    const n = 512;
-    // 2^21 scores: two chunks along the batch axis (the mask broadcasts over it), then along the heads axis with
+    const n = 1024;
+    // 2^23 scores: two chunks along the batch axis (the mask broadcasts over it), then along the heads axis with
     // the mask cut into the same two parts.
     expect(8 * n * n).toBe(2 * BACKWARD_CHUNK_SCORES);
     expect(backwardChunks([8, 1, n, 2], [1, n, n])).toBe(2);
     expect(backwardChunks([1, 8, n, 2], [8, n, n])).toBe(2);
     expect(backwardChunks([2, 3, 5, 4], [3, 5, 5])).toBe(1);
-    // Scale 1, where ONNX Runtime's double kernel was exact in a probe. The checked sum has 8192 terms of
+    // Scale 1, where ONNX Runtime's double kernel was exact in a probe. The checked sum has 16384 terms of
     // order 1: rounding it (~1e-14) over a step of 1e-6 would be 2e-5 of these gradients (~5e-4), so the step is 1e-4
     // (rounding 1e-10, truncation ~1e-8 relative).
     const options = { samples: 6, eps: 1e-4 };
