@@ -1,6 +1,6 @@
 import { Attribute, Node, Tensor, attr } from '../core/graph';
 import { ShapeError, formatShape } from '../core/shape';
-import { GradientTable } from '../autodiff/rule';
+import { GradientRule, GradientTable } from '../autodiff/rule';
 import { add, mul, sub, sum } from './elementwise';
 import { matmul, transposeLast2 } from './matmul';
 import { reduceSum, unbroadcast } from './reduce';
@@ -53,18 +53,19 @@ function evenSizes(extent: number, count: number): number[] {
   return Array.from({ length: count }, (_, i) => Math.floor((extent * (i + 1)) / count) - Math.floor((extent * i) / count));
 }
 
-export const attentionGradients: GradientTable = {
+/** The Attention gradient rule recomputing at most `chunkScores` score elements at a time. */
+export const attentionGradient = (chunkScores: number): GradientRule =>
   // Nothing of the forward pass is kept but y: the probabilities P = Softmax(q k^T s + mask) are recomputed a chunk
   // of the larger batch axis at a time. With dP = go v^T and, as in graph/ops/softmax.ts, the row sums of dP * P
   // equal those of go * y: dS = P (dP - rowsum(go y)), dq = s dS k, dk = s dS^T q, dv = P^T go, dmask = dS summed
   // over the axes the mask broadcasts along.
-  Attention: ({ node, inputs: [q, k, v, maybeMask], outputs: [y], grad, needs }) => {
+  ({ node, inputs: [q, k, v, maybeMask], outputs: [y], grad, needs }) => {
     const mask = maybeMask ?? null;
     const [b, heads, n, d] = q!.shape;
     const scale = attentionScale(node, d);
     const axis = b >= heads ? 0 : 1;
     const extent = q!.shape[axis];
-    const count = Math.min(extent, Math.ceil((b * heads * n * n) / BACKWARD_CHUNK_SCORES));
+    const count = Math.min(extent, Math.ceil((b * heads * n * n) / chunkScores));
     const sizes = evenSizes(extent, count);
     const parts = (t: Tensor) => split(t, sizes, axis);
     const mask4 = mask && mask.rank < 4 ? reshape(mask, [...new Array<number>(4 - mask.rank).fill(1), ...mask.shape]) : mask;
@@ -88,5 +89,6 @@ export const attentionGradients: GradientTable = {
     const joined = (ts: Tensor[]) => (ts.length ? concat(ts, axis) : null);
     const maskGrad = !dm.length ? null : reshape(maskSplit ? concat(dm, axis) : sum(dm), mask!.shape);
     return [joined(dq), joined(dk), needs[2] ? joined(dv) : null, maskGrad];
-  },
-};
+  };
+
+export const attentionGradients: GradientTable = { Attention: attentionGradient(BACKWARD_CHUNK_SCORES) };
