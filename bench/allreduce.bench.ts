@@ -17,7 +17,7 @@ import { runRank } from '../runtime/distributed/failure';
 import { GradientSync } from '../runtime/distributed/gradient-sync';
 import { findMpirun, localMpirunArgs } from '../runtime/distributed/mpirun';
 import { launchedByMpi, openCommunicator } from '../runtime/distributed/open';
-import { readSafetensorsHeader } from '../runtime/weights/safetensors';
+import { readSafetensorsHeader } from '../io/weights/safetensors';
 
 /** Tensors that receive gradients: backbone and student head (the teacher head is an EMA and gets none). */
 const getsGradient = (name: string): boolean => /^(backbone|student)\./.test(name) && !name.endsWith('relative_position_index');

@@ -1,5 +1,5 @@
 /**
- * Training step (training graph + optimizer graph, through runtime/trainer) against the forward alone, for a small
+ * Training step (training graph + optimizer graph, through runtime/session/trainer) against the forward alone, for a small
  * 3D conv net and a small transformer block, on the same machine and execution provider.
  * Times are the best of `reps` runs after a warm-up (the least disturbed by other processes on a shared machine).
  * Run: npx tsx bench/graph.bench.ts [threads=1] [reps=10] [provider=cpu]
@@ -19,8 +19,8 @@ import { reduceMean } from '../graph/ops/reduce';
 import { reshape } from '../graph/ops/shape';
 import { split } from '../graph/ops/slice';
 import { transpose } from '../graph/ops/transpose';
-import { ExecutionProvider } from '../runtime/providers';
-import { Batch, Trainer } from '../runtime/trainer';
+import { ExecutionProvider } from '../runtime/session/providers';
+import { BatchFeeds, Trainer } from '../runtime/session/trainer';
 
 const threads = Number(process.argv[2] ?? 1);
 const reps = Number(process.argv[3] ?? 10);
@@ -80,7 +80,7 @@ function transformerBlock(batch: number, tokens: number, dim: number, heads: num
   return { label: `transformer block [${batch},${tokens},${dim}], ${heads} heads, MLP x4`, graph: g, output: y, loss: meanSquaredError(y, target) };
 }
 
-function randomBatch(graph: Graph, rng: Rng): Batch {
+function randomBatch(graph: Graph, rng: Rng): BatchFeeds {
   return Object.fromEntries(graph.inputs.map((t) => [t.name, Float32Array.from({ length: size(t.shape) }, () => rng.normal())]));
 }
 

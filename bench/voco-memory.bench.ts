@@ -12,11 +12,13 @@ import * as os from 'os';
 import * as path from 'path';
 import { Rng } from '../common/rng';
 import { size } from '../graph/core/shape';
-import { buildVocoGraph, resolveVocoOptions } from '../graph/models/voco';
-import { writeVocoArtifacts } from '../graph/models/voco-artifacts';
-import { rowsPerPiece, stepRows } from '../graph/models/voco-pieces';
-import { Trainer } from '../runtime/trainer';
-import { keepMask } from '../runtime/train/masks';
+import { buildVocoGraph } from '../graph/models/voco/model';
+import { resolveVocoOptions } from '../graph/models/voco/options';
+import { writeVocoArtifacts } from '../graph/models/voco/artifacts';
+import { rowsPerPiece } from '../graph/models/voco/pieces';
+import { stepRows } from '../graph/models/voco/options';
+import { Trainer } from '../runtime/session/trainer';
+import { keepMask } from '../runtime/voco/masks';
 
 const GiB = 2 ** 30;
 const ROOT = path.resolve(__dirname, '..');

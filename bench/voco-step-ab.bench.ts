@@ -12,11 +12,12 @@ import * as os from 'os';
 import * as path from 'path';
 import { createBatchLoader } from '../data/loader/loader';
 import { WHOLE_BATCH } from '../data/loader/share';
-import { buildVocoGraph, resolveVocoOptions } from '../graph/models/voco';
-import { writeVocoArtifacts } from '../graph/models/voco-artifacts';
-import { resolveSources } from '../runtime/train/data-sources';
-import { stepFeeds } from '../runtime/train/run';
-import { Trainer } from '../runtime/trainer';
+import { resolveVocoOptions } from '../graph/models/voco/options';
+import { buildVocoGraph } from '../graph/models/voco/model';
+import { writeVocoArtifacts } from '../graph/models/voco/artifacts';
+import { resolveSources } from '../runtime/voco/data-sources';
+import { stepFeeds } from '../runtime/voco/task';
+import { Trainer } from '../runtime/session/trainer';
 
 const options = resolveVocoOptions({ preset: 'tiny', roi: 64, batchSize: 1, swBatchSize: 1 });
 const THREADS = 2;

@@ -3,13 +3,13 @@
  * roi 64, 1 + 9 crops) on the CPU, from the upstream reference fixture, computed as `voco grad` does: the backbone
  * in pieces of `cropsPerRun` crops, the heads and loss on all rows. Prints graph+session time, run time and the
  * process's peak resident memory.
- * The single training graph (runtime/trainer) computes the same in one run but holds every attention matrix of all
+ * The single training graph (runtime/session/trainer) computes the same in one run but holds every attention matrix of all
  * 10 crops at once: above 20 GiB with ONNX Runtime's memory arena, about 15 GiB without.
  * Run: npx tsx bench/voco-step.bench.ts [threads=2] [cropsPerRun=2]
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { computeVocoGradients } from '../graph/models/voco-grad';
+import { computeVocoGradients } from '../runtime/voco/grad';
 
 const threads = Number(process.argv[2] ?? 2);
 const cropsPerRun = Number(process.argv[3] ?? 2);

@@ -1,6 +1,6 @@
 /**
  * One VoCo pre-training step as `npm run train` takes it, on the CPU: the training graph (EMA teacher, forward,
- * loss, every gradient) and the optimizer graph (AdamW) through runtime/trainer.ts, fed by the real batch loader
+ * loss, every gradient) and the optimizer graph (AdamW) through runtime/session/trainer.ts, fed by the real batch loader
  * (one worker thread) on the built-in phantom CTs. For the tiny model (feature size 12, roi 64, batch 1, sw batch 1:
  * 10 crops) it reports the median over `steps` steps after a warm-up step of the step time, the time spent waiting
  * for the loader and its share, steps/s, crops/s and the process's peak resident memory. Preset B (feature size
@@ -15,11 +15,12 @@ import * as os from 'os';
 import * as path from 'path';
 import { createBatchLoader } from '../data/loader/loader';
 import { WHOLE_BATCH } from '../data/loader/share';
-import { VocoPreset, buildVocoGraph, resolveVocoOptions } from '../graph/models/voco';
-import { writeVocoArtifacts } from '../graph/models/voco-artifacts';
-import { resolveSources } from '../runtime/train/data-sources';
-import { stepFeeds } from '../runtime/train/run';
-import { Trainer } from '../runtime/trainer';
+import { VocoPreset, resolveVocoOptions } from '../graph/models/voco/options';
+import { buildVocoGraph } from '../graph/models/voco/model';
+import { writeVocoArtifacts } from '../graph/models/voco/artifacts';
+import { resolveSources } from '../runtime/voco/data-sources';
+import { stepFeeds } from '../runtime/voco/task';
+import { Trainer } from '../runtime/session/trainer';
 import { runTorchStep, torchUnavailable } from './torch-step';
 
 const threads = Number(process.argv[2] ?? 2);

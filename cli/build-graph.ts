@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
-import { PRESET_FEATURE_SIZE, VocoOptionError, VocoPreset, resolveVocoOptions } from '../graph/models/voco';
-import { writeVocoArtifacts } from '../graph/models/voco-artifacts';
-import { upstreamOptimizer } from '../runtime/train/config';
+import { PRESET_FEATURE_SIZE, VocoModelOptionError, VocoPreset, resolveVocoOptions } from '../graph/models/voco/options';
+import { writeVocoArtifacts } from '../graph/models/voco/artifacts';
+import { upstreamOptimizer } from '../runtime/voco/config';
 
 interface BuildGraphArgs {
   preset: VocoPreset;
@@ -52,7 +52,7 @@ export const buildGraphCommand: CommandModule<object, BuildGraphArgs> = {
       featureDropout: args['feature-dropout'],
     });
     if (!(Number.isInteger(args['encoder-batch']) && args['encoder-batch'] >= 1)) {
-      throw new VocoOptionError(`--encoder-batch must be a positive integer, got ${args['encoder-batch']}`);
+      throw new VocoModelOptionError(`--encoder-batch must be a positive integer, got ${args['encoder-batch']}`);
     }
     const started = Date.now();
     writeVocoArtifacts(args.out, options, {

@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { UserError } from '../common/user-error';
-import { DEFAULT_CROPS_PER_RUN, writeVocoGradients } from '../graph/models/voco-grad';
+import { DEFAULT_CROPS_PER_RUN, writeVocoGradients } from '../runtime/voco/grad';
 
 /** A `voco grad` option that cannot be used. */
 export class GradOptionError extends UserError {}

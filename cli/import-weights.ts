@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
-import { describeFeatureSize, convertVocoWeights } from '../graph/models/voco-weight-files';
-import { PRESET_FEATURE_SIZE, VocoPreset } from '../graph/models/voco';
+import { describeFeatureSize, convertVocoWeights } from '../graph/models/voco/weight-files';
+import { PRESET_FEATURE_SIZE, VocoPreset } from '../graph/models/voco/options';
 
 interface ImportWeightsArgs {
   file: string;

@@ -1,12 +1,13 @@
 import type { Argv, CommandModule } from 'yargs';
-import { PRESET_FEATURE_SIZE, VocoPreset } from '../graph/models/voco';
+import { PRESET_FEATURE_SIZE, VocoPreset } from '../graph/models/voco/options';
 import { broadcastJson } from '../runtime/distributed/communicator';
 import { DEFAULT_DIGEST_EVERY } from '../runtime/distributed/data-parallel';
 import { runRank } from '../runtime/distributed/failure';
 import { openCommunicator } from '../runtime/distributed/open';
-import { EXECUTION_PROVIDERS } from '../runtime/providers';
-import { TrainConfig, TrainConfigError, validateTrainConfig } from '../runtime/train/config';
-import { pretrain, resumeCheckpoint, RunOptions } from '../runtime/train/run';
+import { EXECUTION_PROVIDERS } from '../runtime/session/providers';
+import { TrainConfig, TrainConfigError, validateTrainConfig } from '../runtime/voco/config';
+import { pretrain, RunOptions, RunState } from '../runtime/voco/pretrain';
+import { resumeCheckpoint } from '../runtime/loop/run-state';
 
 /** The run `npm run train` makes with no options: `tiny` on the built-in phantoms, on the CPU, in minutes. */
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -151,7 +152,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     const comm = openCommunicator({ distributed: args.distributed });
     await runRank(comm, async () => {
       // Rank 0 alone reads the checkpoint (the other ranks may run where the logdir is not).
-      const base = resume ? broadcastJson(comm, comm.rank === 0 ? resumeCheckpoint(logdir, resume).meta.config : undefined)! : d;
+      const base = resume ? broadcastJson(comm, comm.rank === 0 ? resumeCheckpoint<RunState['config'], RunState['cursor']>(logdir, resume).meta.config : undefined)! : d;
       const deviceId = explicit.deviceId ?? (comm.distributed ? comm.localRank : base.deviceId);
       const config = validateTrainConfig({ ...base, ...explicit, logdir, deviceId } as TrainConfig);
       await train(config, { resume, comm, digestEvery });

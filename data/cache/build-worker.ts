@@ -1,6 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { BuildJob, BuildReply, BuildWorkerData, buildOne } from './build';
-import { preprocessForCache } from './pipeline-task';
 import { VolumeCache } from './store';
 
 const { cache: settings, retryBad } = workerData as BuildWorkerData;
@@ -8,7 +7,7 @@ const cache = new VolumeCache(settings);
 const port = parentPort!;
 
 port.on('message', (job: BuildJob) => {
-  buildOne(cache, job.source, preprocessForCache, retryBad).then(
+  buildOne(cache, job.source, retryBad).then(
     (event) => port.postMessage({ index: job.index, event } satisfies BuildReply),
     (error: Error) => port.postMessage({ index: job.index, error: error.message } satisfies BuildReply),
   );

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { startWorker } from '../loader/thread';
 import type { CacheCompression } from './format';
-import { CacheSource, loadOrBuild, Preprocess } from './load-or-build';
+import { CacheSource, loadOrBuild, Outcome } from './load-or-build';
+import { loadOrBuildPair, PairSpec } from './pair-task';
 import { preprocessForCache, PreprocessSpec } from './pipeline-task';
 import type { CacheDtype } from './quantize';
 import { VolumeCache } from './store';
@@ -37,8 +38,11 @@ export interface BuildSummary {
   readonly bad: readonly BuildEvent[];
 }
 
+/** What a cache build takes: volumes for pre-training (PreprocessSpec) or image/label pairs (pairSource). */
+export type BuildSource = CacheSource<PreprocessSpec> | CacheSource<PairSpec>;
+
 export interface CacheBuildOptions {
-  readonly sources: readonly CacheSource<PreprocessSpec>[];
+  readonly sources: readonly BuildSource[];
   readonly cache: CacheSettings;
   readonly shard?: Shard;
   /** Worker threads preprocessing at once (default 1); 0 works on the calling thread. */
@@ -50,7 +54,7 @@ export interface CacheBuildOptions {
   readonly onEvent?: (event: BuildEvent, done: number, total: number) => void;
 }
 
-export type BuildJob = { readonly index: number; readonly source: CacheSource<PreprocessSpec> };
+export type BuildJob = { readonly index: number; readonly source: BuildSource };
 export type BuildWorkerData = { readonly cache: CacheSettings; readonly retryBad: boolean };
 export type BuildReply = { readonly index: number; readonly event: BuildEvent } | { readonly index: number; readonly error: string };
 
@@ -61,7 +65,7 @@ export function shardOf<T>(items: readonly T[], shard: Shard | undefined): T[] {
 }
 
 /** The same source listed twice (e.g. in two datasets, or with repeats) is built once. */
-export function distinctSources<P>(sources: readonly CacheSource<P>[]): CacheSource<P>[] {
+export function distinctSources<S extends CacheSource>(sources: readonly S[]): S[] {
   const seen = new Set<string>();
   return sources.filter((s) => {
     const id = JSON.stringify([s.path, s.preprocessing]);
@@ -70,8 +74,10 @@ export function distinctSources<P>(sources: readonly CacheSource<P>[]): CacheSou
 }
 
 /** One source through the cache, reduced to what a report needs (the volume itself is dropped). */
-export async function buildOne<P>(cache: VolumeCache, source: CacheSource<P>, preprocess: Preprocess<P>, retryBad: boolean): Promise<BuildEvent> {
-  const outcome = await loadOrBuild(cache, source, preprocess, { retryBad });
+export async function buildOne(cache: VolumeCache, source: BuildSource, retryBad: boolean): Promise<BuildEvent> {
+  const outcome: Outcome<unknown> = isPairSource(source)
+    ? await loadOrBuildPair(cache, source, { retryBad })
+    : await loadOrBuild(cache, source, preprocessForCache, { retryBad });
   if (outcome.status === 'bad') return { path: source.path, status: 'bad', reason: outcome.reason, known: outcome.known };
   if (outcome.status === 'built' && outcome.replacedCorrupt !== undefined) {
     return { path: source.path, status: 'built', replacedCorrupt: outcome.replacedCorrupt };
@@ -94,7 +100,7 @@ export async function buildCache(options: CacheBuildOptions): Promise<BuildSumma
   const workers = Math.min(options.workers ?? 1, todo.length);
   if (workers <= 0) {
     const cache = new VolumeCache(options.cache);
-    for (const source of todo) record(await buildOne(cache, source, preprocessForCache, options.retryBad ?? false));
+    for (const source of todo) record(await buildOne(cache, source, options.retryBad ?? false));
   } else {
     await buildInWorkers(todo, { cache: options.cache, retryBad: options.retryBad ?? false }, workers, record);
   }
@@ -107,8 +113,12 @@ export async function buildCache(options: CacheBuildOptions): Promise<BuildSumma
   };
 }
 
+function isPairSource(source: BuildSource): source is CacheSource<PairSpec> {
+  return (source.preprocessing as Partial<PairSpec>).task === 'segmentation';
+}
+
 async function buildInWorkers(
-  todo: readonly CacheSource<PreprocessSpec>[],
+  todo: readonly BuildSource[],
   data: BuildWorkerData,
   count: number,
   record: (event: BuildEvent) => void,

@@ -21,11 +21,12 @@ export async function sourceIdentity(path: string): Promise<SourceIdentity> {
 
 /**
  * The entry key: sha256 over the source identity, the preprocessing parameters (any JSON value: family, spacing,
- * window, resize variant, the pipeline's code version) and the cache format version. Object keys are sorted so
+ * window, resize variant, the pipeline's code version), the identities of further files the entry is made from (a
+ * label map) and the cache format version. Object keys are sorted so
  * that the key does not depend on the order in which the parameters were written.
  */
-export function cacheKey(source: SourceIdentity, preprocessing: unknown): string {
-  const material = canonicalJson({ format: CACHE_FORMAT_VERSION, source, preprocessing });
+export function cacheKey(source: SourceIdentity, preprocessing: unknown, companions?: readonly SourceIdentity[]): string {
+  const material = canonicalJson({ format: CACHE_FORMAT_VERSION, source, preprocessing, companions });
   return createHash('sha256').update(material).digest('hex');
 }
 

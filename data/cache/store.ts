@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Volume } from '../volume';
-import { CacheCompression, CorruptCacheEntryError, decodeEntry, encodeEntry } from './format';
+import { CacheCompression, CorruptCacheEntryError, EntryCodec, VOLUME_ENTRY } from './format';
 import type { CacheDtype } from './quantize';
 
 export interface VolumeCacheOptions {
@@ -20,8 +20,9 @@ export interface BadFileRecord {
   readonly reason: string;
 }
 
-export type Lookup =
-  | { readonly state: 'hit'; readonly volume: Volume }
+/** A cache lookup; `volume` is the stored value: a Volume, or a CachedPair for pair entries (PAIR_ENTRY). */
+export type Lookup<T = Volume> =
+  | { readonly state: 'hit'; readonly volume: T }
   | { readonly state: 'missing' }
   | { readonly state: 'corrupt'; readonly reason: string }
   | { readonly state: 'bad'; readonly record: BadFileRecord };
@@ -53,7 +54,12 @@ export class VolumeCache {
     return join(this.dir, key.slice(0, 2), `${key}.bad.json`);
   }
 
-  async lookup(key: string): Promise<Lookup> {
+  lookup(key: string): Promise<Lookup> {
+    return this.lookupWith(key, VOLUME_ENTRY);
+  }
+
+  /** A lookup of an entry of another kind than a single volume (e.g. PAIR_ENTRY). */
+  async lookupWith<T>(key: string, codec: EntryCodec<T>): Promise<Lookup<T>> {
     let bytes: Buffer;
     try {
       bytes = await readFile(this.entryPath(key));
@@ -63,7 +69,7 @@ export class VolumeCache {
       return record ? { state: 'bad', record } : { state: 'missing' };
     }
     try {
-      return { state: 'hit', volume: decodeEntry(bytes, key) };
+      return { state: 'hit', volume: codec.decode(bytes, key) };
     } catch (error) {
       if (error instanceof CorruptCacheEntryError) return { state: 'corrupt', reason: error.message };
       throw error;
@@ -72,11 +78,16 @@ export class VolumeCache {
 
   /** Stores `volume` and returns it as later reads will see it (after quantisation), so that a run does not
    * depend on whether it found an entry or built it. */
-  async write(key: string, volume: Volume): Promise<Volume> {
-    const bytes = encodeEntry(key, volume, this);
+  write(key: string, volume: Volume): Promise<Volume> {
+    return this.writeWith(key, volume, VOLUME_ENTRY);
+  }
+
+  /** `write` of an entry of another kind than a single volume (e.g. PAIR_ENTRY). */
+  async writeWith<T>(key: string, value: T, codec: EntryCodec<T>): Promise<T> {
+    const bytes = codec.encode(key, value, this);
     await this.writeAtomically(this.entryPath(key), bytes);
     await rm(this.badRecordPath(key), { force: true });
-    return decodeEntry(bytes, key);
+    return codec.decode(bytes, key);
   }
 
   async recordBad(key: string, record: BadFileRecord): Promise<void> {

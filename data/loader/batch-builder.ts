@@ -1,5 +1,5 @@
 import { Rng } from '../../common/rng';
-import type { VocoOptions } from '../voco/options';
+import type { VocoSamplingOptions } from '../voco/options';
 import { sampleVoco, type VocoSampleArrays } from '../voco/sample';
 import { vocoBatchShapes } from '../voco/batch';
 import type { Volume } from '../volume';
@@ -24,7 +24,7 @@ export interface BatchPlan {
   readonly repeats: readonly number[];
   readonly seed: number;
   readonly batchSize: number;
-  readonly voco: VocoOptions;
+  readonly voco: VocoSamplingOptions;
   readonly onBadFile: 'skip' | 'fail';
   /** This process's part of each global batch (one process: the whole batch). */
   readonly share: RankShare;

@@ -4,7 +4,7 @@ import type { CacheCompression } from '../cache/format';
 import type { PreprocessSpec } from '../cache/pipeline-task';
 import type { CacheDtype } from '../cache/quantize';
 import { vocoBatchShapes } from '../voco/batch';
-import { VocoOptions, vocoOptions } from '../voco/options';
+import { VocoSamplingOptions, vocoOptions } from '../voco/options';
 import type { BuiltBatch, SkippedFile } from './batch-builder';
 import { BatchFailure } from './batch-builder';
 import { BadSourceFileError, CursorMismatchError, LoaderClosedError, LoaderWorkerCrashError, NoUsableFileError } from './errors';
@@ -39,7 +39,7 @@ export interface BatchLoaderOptions {
   /** Random crops per volume (sw). */
   readonly swBatchSize: number;
   /** Other VoCo sampling options (crop size, grid, augmentation); default upstream's. */
-  readonly voco?: Partial<Omit<VocoOptions, 'swBatchSize'>>;
+  readonly voco?: Partial<Omit<VocoSamplingOptions, 'swBatchSize'>>;
   /** Worker threads (default 1); 0 builds each batch on the calling thread when it is asked for. */
   readonly workers?: number;
   /** Batches built or being built ahead of the consumer (default 2 per worker, at least 1). */
@@ -52,7 +52,7 @@ export interface BatchLoaderOptions {
   readonly onWarning?: (message: string) => void;
 }
 
-export interface Batch {
+export interface LoaderBatch {
   readonly step: number;
   /** [b * sw, 1, 64, 64, 64] */
   readonly images: Float32Array;
@@ -67,7 +67,7 @@ export interface Batch {
 
 export interface BatchLoader {
   /** The next batch, in step order. */
-  next(): Promise<Batch>;
+  next(): Promise<LoaderBatch>;
   /** Stops the workers; pending and later `next()` calls reject with LoaderClosedError. */
   close(): Promise<void>;
   /** Distinct bad files skipped so far, for the run summary. */
@@ -163,9 +163,9 @@ function failureError(failure: { kind: BatchFailure['kind']; message: string }):
 }
 
 abstract class LoaderBase implements BatchLoader {
-  constructor(protected readonly stream: CursorStream, protected readonly report: BadFileReport, private readonly dims: Batch['dims']) {}
+  constructor(protected readonly stream: CursorStream, protected readonly report: BadFileReport, private readonly dims: LoaderBatch['dims']) {}
 
-  abstract next(): Promise<Batch>;
+  abstract next(): Promise<LoaderBatch>;
   abstract close(): Promise<void>;
 
   get badFiles(): readonly SkippedFile[] {
@@ -176,7 +176,7 @@ abstract class LoaderBase implements BatchLoader {
     return this.report.skipped;
   }
 
-  protected finish(built: BuiltBatch): Batch {
+  protected finish(built: BuiltBatch): LoaderBatch {
     this.report.add(built.skipped);
     const { step, images, crops, labels } = built;
     return { step, images, crops, labels, dims: this.dims, cursor: this.stream.after(step) };
@@ -190,13 +190,13 @@ class InlineLoader extends LoaderBase {
   private failure: Error | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(config: TaskConfig, stream: CursorStream, report: BadFileReport, dims: Batch['dims']) {
+  constructor(config: TaskConfig, stream: CursorStream, report: BadFileReport, dims: LoaderBatch['dims']) {
     super(stream, report, dims);
     this.builder = createTaskBuilder(config);
     this.step = stream.firstStep;
   }
 
-  next(): Promise<Batch> {
+  next(): Promise<LoaderBatch> {
     const step = this.step++;
     const result = this.queue.then(async () => {
       if (this.failure) throw this.failure;
@@ -215,7 +215,7 @@ class InlineLoader extends LoaderBase {
 
 interface Waiter {
   readonly step: number;
-  resolve(batch: Batch): void;
+  resolve(batch: LoaderBatch): void;
   reject(error: Error): void;
 }
 
@@ -235,7 +235,7 @@ class WorkerLoader extends LoaderBase {
   private failure: Error | undefined;
   private closing = false;
 
-  constructor(config: TaskConfig, stream: CursorStream, report: BadFileReport, dims: Batch['dims'], workers: number, private readonly prefetch: number) {
+  constructor(config: TaskConfig, stream: CursorStream, report: BadFileReport, dims: LoaderBatch['dims'], workers: number, private readonly prefetch: number) {
     super(stream, report, dims);
     this.nextRequested = this.nextDispatched = this.delivered = stream.firstStep;
     for (let i = 0; i < workers; i++) this.pool.push(this.spawn(config));
@@ -244,10 +244,10 @@ class WorkerLoader extends LoaderBase {
     this.updateRefs();
   }
 
-  next(): Promise<Batch> {
+  next(): Promise<LoaderBatch> {
     const step = this.nextRequested++;
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise<Batch>((resolve, reject) => {
+    return new Promise<LoaderBatch>((resolve, reject) => {
       this.waiters.push({ step, resolve, reject });
       this.deliver();
       this.pump();

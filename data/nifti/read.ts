@@ -27,17 +27,9 @@ const MAX_DEFLATE_RATIO = 1032;
  * header's read scaling, with nibabel's choice of affine. Throws BadVolumeError for anything unusable.
  */
 export function loadVolume(file: string): LoadedVolume {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (error) {
-    throw new BadVolumeError(file, `cannot open (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
-  }
-  try {
+  return withFile(file, (fd) => {
     const size = fs.fstatSync(fd).size;
-    const magic = readAt(fd, 0, 2);
-    const { header, raw } =
-      magic.length === 2 && magic[0] === 0x1f && magic[1] === 0x8b ? readGzip(fd, size, file) : readPlain(fd, size, file);
+    const { header, raw } = isGzip(readAt(fd, 0, 2)) ? readGzip(fd, size, file) : readPlain(fd, size, file);
     const affine = niftiAffine(header);
     if (!affine.every(Number.isFinite)) throw new BadVolumeError(file, 'the header affine contains NaN or infinite values');
     if (Math.abs(det3(affine)) < 1e-12) throw new BadVolumeError(file, 'the header affine is singular (zero voxel size?)');
@@ -49,9 +41,53 @@ export function loadVolume(file: string): LoadedVolume {
     const { data, nonFinite } = decodeVoxels(header, raw);
     if (nonFinite > 0) throw new BadVolumeError(file, `${nonFinite} voxels are NaN or infinite`);
     return { volume: { data, shape: header.shape, affine }, header };
+  });
+}
+
+/**
+ * Only the header of a NIfTI file (plain or gzip-compressed; a compressed file is decompressed only as far as the
+ * header), e.g. to compare grids without reading voxels. Throws BadVolumeError for anything unusable.
+ */
+export function loadNiftiHeader(file: string): NiftiHeader {
+  return withFile(file, (fd) => {
+    const start = readAt(fd, 0, NIFTI2_HEADER_BYTES);
+    if (!isGzip(start)) return parseNiftiHeader(start, file);
+    let prefix: Uint8Array = new Uint8Array(0);
+    const gunzip = new Gunzip((chunk) => {
+      if (prefix.length < NIFTI2_HEADER_BYTES) prefix = concat(prefix, chunk);
+    });
+    try {
+      const buffer = new Uint8Array(1 << 14);
+      for (let position = 0; prefix.length < NIFTI2_HEADER_BYTES; ) {
+        const n = fs.readSync(fd, buffer, 0, buffer.length, position);
+        position += n;
+        gunzip.push(buffer.subarray(0, n), n === 0);
+        if (n === 0) break;
+      }
+    } catch (error) {
+      throw new BadVolumeError(file, `corrupt or truncated gzip data (${(error as Error).message})`);
+    }
+    return parseNiftiHeader(prefix, file);
+  });
+}
+
+/** Runs `body` on the open file, closing it afterwards; a file that cannot be opened is a BadVolumeError. */
+function withFile<T>(file: string, body: (fd: number) => T): T {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (error) {
+    throw new BadVolumeError(file, `cannot open (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  try {
+    return body(fd);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+function isGzip(start: Uint8Array): boolean {
+  return start.length >= 2 && start[0] === 0x1f && start[1] === 0x8b;
 }
 
 function det3(m: readonly number[]): number {

@@ -1,5 +1,6 @@
 import type { Rng } from '../../common/rng';
 import { Capsule, Ellipsoid, EllipticCylinder, Slab, type Shape, type Vec3 } from './shapes';
+import type { OrganName } from './organs';
 import type { TissueName } from './tissues';
 
 /** One step of drawing the phantom: set `tissue` inside `shape`, where the current tissue is one of `over`. */
@@ -7,6 +8,8 @@ export interface PaintOp {
   readonly shape: Shape;
   readonly tissue: TissueName;
   readonly over?: readonly TissueName[];
+  /** The organ whose label the painted voxels get; none: background. */
+  readonly organ?: OrganName;
 }
 
 /** The trunk of one simulated adult, in real-size patient millimetres (RAS, origin at the trunk's centre). */
@@ -17,6 +20,8 @@ export interface Anatomy {
   /** Superior-inferior extent of the trunk. */
   readonly zMin: number;
   readonly zMax: number;
+  /** Range of the superior end of an abdominal scan: just above the liver's dome, so the lung bases show. */
+  readonly abdomenTop: readonly [number, number];
   /** Paint operations in order: later ones draw over earlier ones. */
   readonly ops: readonly PaintOp[];
 }
@@ -30,13 +35,14 @@ const BODY: readonly TissueName[] = [
 /**
  * A random adult trunk: body wall (skin, subcutaneous fat, muscle), chest (lungs with vessels, heart), abdomen
  * (liver, spleen, stomach, pancreas, kidneys, bowel, bladder), great vessels and the skeleton (spine, ribs,
- * sternum, pelvis, femoral heads), with individual sizes, fat thickness and organ positions.
+ * sternum, pelvis, femoral heads), with individual sizes, fat thickness and organ positions. Adult size: the body
+ * is 300 to 350 mm wide and 220 to 260 mm deep.
  */
 export function randomAnatomy(rng: Rng): Anatomy {
   const vary = (v: number, frac: number): number => v * (1 + frac * (2 * rng.uniform() - 1));
   const shift = (v: number, mm: number): number => v + mm * (2 * rng.uniform() - 1);
-  const halfWidth = vary(168, 0.12);
-  const halfDepth = vary(112, 0.12);
+  const halfWidth = vary(162, 0.08);
+  const halfDepth = vary(120, 0.08);
   const zMin = -340;
   const zMax = 310;
   const fatMm = 6 + 28 * rng.uniform();
@@ -49,14 +55,14 @@ export function randomAnatomy(rng: Rng): Anatomy {
   const at = (x: number, y: number, z: number, mm = 6): Vec3 => [shift(x * sx, mm), shift(y * sy, mm), shift(z, mm)];
   const size = (rx: number, ry: number, rz: number): Vec3 => [vary(rx * sx, 0.1), vary(ry * sy, 0.1), vary(rz, 0.1)];
   const ops: PaintOp[] = [];
-  const add = (shape: Shape, tissue: TissueName, over?: readonly TissueName[]): void => {
-    ops.push({ shape, tissue, over });
+  const add = (shape: Shape, tissue: TissueName, over?: readonly TissueName[], organ?: OrganName): void => {
+    ops.push({ shape, tissue, over, organ });
   };
   /** A hollow organ: wall, then contents; `gasAbove` fills the part anterior of that y (gas rises in a supine patient). */
-  const hollow = (outer: Ellipsoid | Capsule, inner: Shape, content: TissueName, gasAbove?: number): void => {
-    add(outer, 'gutWall', SOFT);
-    add(inner, content, ['gutWall']);
-    if (gasAbove !== undefined) add(new Slab(inner, 1, gasAbove, Infinity), 'gas', [content]);
+  const hollow = (outer: Ellipsoid | Capsule, inner: Shape, content: TissueName, gasAbove?: number, organ?: OrganName): void => {
+    add(outer, 'gutWall', SOFT, organ);
+    add(inner, content, ['gutWall'], organ);
+    if (gasAbove !== undefined) add(new Slab(inner, 1, gasAbove, Infinity), 'gas', [content], organ);
   };
   const bone = (outer: Ellipsoid, cortexMm: number): void => {
     add(outer, 'cortical', BODY);
@@ -96,18 +102,22 @@ export function randomAnatomy(rng: Rng): Anatomy {
   add(heart.shrunk(10), 'blood', ['myocardium']);
 
   // Upper abdomen.
-  add(new Ellipsoid(at(68, 5, 25), size(76, 76, 80)), 'liver', ['visceralFat', 'lung']);
-  add(new Ellipsoid(at(-5, 38, 45), size(55, 32, 35)), 'liver', ['visceralFat', 'lung']);
-  add(new Ellipsoid(at(-100, -35, 40), size(28, 55, 55), 0.6), 'spleen', SOFT);
+  add(new Ellipsoid(at(68, 5, 25), size(76, 76, 80)), 'liver', ['visceralFat', 'lung'], 'liver');
+  add(new Ellipsoid(at(-5, 38, 45), size(55, 32, 35)), 'liver', ['visceralFat', 'lung'], 'liver');
+  const gallbladder = new Ellipsoid(at(48, 38, -5), size(15, 13, 35), 0.3); // in the fossa under the liver
+  add(gallbladder, 'gutWall', ['visceralFat', 'liver'], 'gallbladder');
+  add(gallbladder.shrunk(2), 'fluid', ['gutWall'], 'gallbladder');
+  add(new Ellipsoid(at(-100, -35, 40), size(28, 55, 55), 0.6), 'spleen', SOFT, 'spleen');
   const stomachCentre = at(-50, 35, 45);
   const stomach = new Ellipsoid(stomachCentre, size(45, 38, 48), -0.4);
-  hollow(stomach, stomach.shrunk(4), 'fluid', stomachCentre[1] + shift(5, 15));
-  add(new Ellipsoid(at(-15, 2, -5), size(65, 14, 16), 0.25), 'pancreas', SOFT);
+  hollow(stomach, stomach.shrunk(4), 'fluid', stomachCentre[1] + shift(5, 15), 'stomach');
+  add(new Ellipsoid(at(-15, 2, -5), size(65, 14, 16), 0.25), 'pancreas', SOFT, 'pancreas');
   for (const side of [-1, 1]) {
+    const organ = side > 0 ? 'right kidney' : 'left kidney'; // +x is the patient's right
     const kidney = new Ellipsoid(at(side * 72, (yVb + 8) / sy, side > 0 ? -85 : -70, 4), size(28, 25, 55), side * 0.35);
-    add(kidney, 'kidneyCortex', SOFT);
-    add(kidney.shrunk(7), 'kidneyMedulla', ['kidneyCortex']);
-    add(new Ellipsoid(at(side * 58, (yVb + 14) / sy, side > 0 ? -85 : -70, 2), [9, 7, 16]), 'fluid', ['kidneyMedulla']);
+    add(kidney, 'kidneyCortex', SOFT, organ);
+    add(kidney.shrunk(7), 'kidneyMedulla', ['kidneyCortex'], organ);
+    add(new Ellipsoid(at(side * 58, (yVb + 14) / sy, side > 0 ? -85 : -70, 2), [9, 7, 16]), 'fluid', ['kidneyMedulla'], organ); // renal pelvis
   }
 
   // Lower abdomen and pelvis: small-bowel loops, colon frame, bladder.
@@ -132,13 +142,18 @@ export function randomAnatomy(rng: Rng): Anatomy {
   // Great vessels.
   const ya = yVb + 34;
   const aorta: Vec3[] = [at(-5, 25, 120, 3), [0, 15 * sy, 200], [-15, ya, 205], [-12, ya, -170]];
-  for (let s = 0; s + 1 < aorta.length; s++) add(new Capsule(aorta[s], aorta[s + 1], s === 0 ? 14 : 11.5), 'blood', ['visceralFat', 'lung', 'myocardium']);
-  for (const side of [-1, 1]) add(new Capsule([-12, ya, -170], [side * 55 * sx, ya + 10, -270], 7), 'blood', SOFT);
-  add(new Capsule([22, yVb + 32, -170], [25, yVb + 40, 90], 11), 'vein', ['visceralFat', 'liver', 'lung']);
-  add(new Capsule([10, 0, -10], [50 * sx, 5, 20], 7), 'vein', ['visceralFat', 'liver', 'pancreas']);
+  // The great vessels lie behind the pancreas and the bowel: they are drawn over them where the layouts meet.
+  const behind: TissueName[] = ['visceralFat', 'pancreas', 'gutWall', 'fluid', 'gas', 'feces'];
+  for (let s = 0; s + 1 < aorta.length; s++) {
+    add(new Capsule(aorta[s], aorta[s + 1], s === 0 ? 14 : 11.5), 'blood', [...behind, 'lung', 'myocardium'], 'aorta');
+  }
+  for (const side of [-1, 1]) add(new Capsule([-12, ya, -170], [side * 55 * sx, ya + 10, -270], 7), 'blood', SOFT); // iliac arteries
+  add(new Capsule([22, yVb + 32, -170], [25, yVb + 40, 90], 11), 'vein', [...behind, 'liver', 'lung'], 'inferior vena cava');
+  add(new Capsule([10, 0, -10], [50 * sx, 5, 20], 7), 'vein', ['visceralFat', 'liver', 'pancreas']); // portal vein
   for (let b = 0; b < 4; b++) {
+    // Hepatic veins: inside the liver, so part of its label (as organ annotations usually include them).
     const end: Vec3 = [(20 + 90 * rng.uniform()) * sx, (-20 + 60 * rng.uniform()) * sy, 10 + 70 * rng.uniform()];
-    add(new Capsule([25, yVb + 40, 85], end, 3 + 2 * rng.uniform()), 'vein', ['liver']);
+    add(new Capsule([25, yVb + 40, 85], end, 3 + 2 * rng.uniform()), 'vein', ['liver'], 'liver');
   }
 
   // Skeleton: spine with discs, posterior elements and canal; ribs; sternum; pelvis and femoral heads.
@@ -172,5 +187,5 @@ export function randomAnatomy(rng: Rng): Anatomy {
     bone(new Ellipsoid([side * 50 * sx, 45 * sy, -322], [40, 9, 10], side * -0.55), 2.5);
   }
   bone(new Ellipsoid([0, yVb - 12, -248], [45, 17, 48]), 3);
-  return { halfWidth, halfDepth, zMin, zMax, ops };
+  return { halfWidth, halfDepth, zMin, zMax, abdomenTop: [80, 125], ops };
 }

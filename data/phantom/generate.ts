@@ -3,6 +3,7 @@ import type { Volume } from '../volume';
 import { randomAnatomy, type Anatomy } from './anatomy';
 import { DEFAULT_GEOMETRY, PhantomOptionError, randomAcquisition, validateGeometry, type Acquisition, type GeometryOptions, type Range } from './geometry';
 import { smoothField, synthesize } from './noise';
+import { organLabel } from './organs';
 import { labelSet, paint, type PatientGrid } from './rasterize';
 import { label, TISSUES } from './tissues';
 
@@ -24,6 +25,8 @@ export interface Phantom {
   readonly volume: Volume;
   /** Tissue label of every voxel (index into TISSUES), same layout as `volume.data`. */
   readonly labels: Uint8Array;
+  /** Organ label of every voxel (0 background, else 1 + index into ORGANS), same layout as `volume.data`. */
+  readonly organs: Uint8Array;
   readonly acquisition: Acquisition;
   readonly storedType: PhantomStoredType;
   readonly contrast: boolean;
@@ -35,8 +38,9 @@ export interface Phantom {
 const HU_RANGE: Range = [-1024, 3071];
 
 /**
- * A procedural CT scan of an adult trunk, the same for the same seed and options. The trunk is shrunk to fit the
- * field of view (with air around it); organs, bones and vessels sit where they do in a patient, in Hounsfield
+ * A procedural abdominal CT scan of an adult, the same for the same seed and options, with its organ label map.
+ * The field of view is planned for the body (with air around it; the trunk is shrunk only where the geometry
+ * options cannot make the field wide enough); organs, bones and vessels sit where they do in a patient, in Hounsfield
  * units, with smooth texture and scanner noise, stored in one of the scanner orientations and voxel sizes.
  */
 export function generatePhantom(seed: number, options: PhantomOptions = {}): Phantom {
@@ -49,8 +53,8 @@ export function generatePhantom(seed: number, options: PhantomOptions = {}): Pha
   const root = new Rng(seed);
   const rng = root.fork(1);
   const anatomy = randomAnatomy(root.fork(2));
-  const fill = 0.75 + 0.15 * rng.uniform();
-  const acq = randomAcquisition(rng, geometry, ((anatomy.zMax - anatomy.zMin) * fill) / (2 * anatomy.halfWidth));
+  const fill = geometry.bodyFill[0] + (geometry.bodyFill[1] - geometry.bodyFill[0]) * rng.uniform();
+  const acq = randomAcquisition(rng, geometry, { width: 2 * anatomy.halfWidth, length: anatomy.zMax - anatomy.zMin, fill });
   const contrast = options.contrast === undefined || options.contrast === 'random' ? rng.uniform() < 0.5 : options.contrast;
   const noiseHu = noiseRange[0] + (noiseRange[1] - noiseRange[0]) * rng.uniform();
   const storedType = options.storedType === undefined || options.storedType === 'random' ? (rng.uniform() < 0.8 ? 'int16' : 'float32') : options.storedType;
@@ -58,8 +62,10 @@ export function generatePhantom(seed: number, options: PhantomOptions = {}): Pha
   const place = placement(anatomy, acq, fill, rng);
   const grid = patientGrid(acq, place);
   const labels = new Uint8Array(acq.shape[0] * acq.shape[1] * acq.shape[2]);
+  const organs = new Uint8Array(labels.length);
   for (const op of anatomy.ops) {
-    paint(labels, grid, op.shape, label(op.tissue), op.over ? labelSet(...op.over.map(label)) : undefined);
+    const also = { labels: organs, value: op.organ === undefined ? 0 : organLabel(op.organ) };
+    paint(labels, grid, op.shape, label(op.tissue), op.over ? labelSet(...op.over.map(label)) : undefined, also);
   }
 
   const cellMm = 9 * place.scale;
@@ -70,13 +76,13 @@ export function generatePhantom(seed: number, options: PhantomOptions = {}): Pha
   const data = texture;
 
   const affine = worldAffine(acq, place);
-  return { volume: { data, shape: acq.shape, affine }, labels, acquisition: acq, storedType, contrast, noiseHu, scale: place.scale };
+  return { volume: { data, shape: acq.shape, affine }, labels, organs, acquisition: acq, storedType, contrast, noiseHu, scale: place.scale };
 }
 
 /**
  * Where the scan lies on the patient: `scale` shrinks the trunk to `fill` of the field of view where the field is
- * too small for it; `centre` is the patient point (real-size mm) at the volume's centre, near the trunk's axis and
- * somewhere along it; `worldOffset` is where the trunk's origin lies in world coordinates (table position).
+ * too small for it; `centre` is the patient point (real-size mm) at the volume's centre, near the trunk's axis,
+ * the scan starting just above the liver's dome and running down the abdomen; `worldOffset` is where the trunk's origin lies in world coordinates (table position).
  */
 interface Placement {
   readonly scale: number;
@@ -90,12 +96,15 @@ function placement(anatomy: Anatomy, acq: Acquisition, fill: number, rng: Rng): 
     return acq.shape[a] * acq.spacing[a];
   };
   const scale = Math.min(1, (fill * extent(0)) / (2 * anatomy.halfWidth), (fill * extent(1)) / (2 * anatomy.halfDepth));
-  const zLo = anatomy.zMin + extent(2) / scale / 2;
-  const zHi = anatomy.zMax - extent(2) / scale / 2;
+  const halfLength = extent(2) / scale / 2;
+  const zLo = anatomy.zMin + halfLength;
+  const zHi = anatomy.zMax - halfLength;
+  const [topLo, topHi] = anatomy.abdomenTop;
+  const z = topLo + (topHi - topLo) * rng.uniform() - halfLength;
   const centre = [
     ((0.08 * extent(0)) / scale) * (rng.uniform() - 0.5),
     ((0.08 * extent(1)) / scale) * (rng.uniform() - 0.5),
-    zLo < zHi ? zLo + (zHi - zLo) * rng.uniform() : (anatomy.zMin + anatomy.zMax) / 2,
+    zLo < zHi ? Math.min(Math.max(z, zLo), zHi) : (anatomy.zMin + anatomy.zMax) / 2,
   ];
   const worldOffset = [20 * (rng.uniform() - 0.5), 40 * (rng.uniform() - 0.5), -400 + 600 * rng.uniform()];
   return { scale, centre, worldOffset };

@@ -20,8 +20,17 @@ export function labelSet(...labels: number[]): Uint8Array {
   return set;
 }
 
-/** Sets `labels` to `value` on every voxel whose centre is inside `shape` and whose current label `over` allows. */
-export function paint(labels: Uint8Array, grid: PatientGrid, shape: Shape, value: number, over?: LabelSet): void {
+/** A second label map that a paint also writes: `value` on every voxel the paint sets (the organ map). */
+export interface PaintAlso {
+  readonly labels: Uint8Array;
+  readonly value: number;
+}
+
+/**
+ * Sets `labels` to `value` on every voxel whose centre is inside `shape` and whose current label `over` allows,
+ * and `also.labels` to `also.value` on the same voxels.
+ */
+export function paint(labels: Uint8Array, grid: PatientGrid, shape: Shape, value: number, over?: LabelSet, also?: PaintAlso): void {
   const ranges = [0, 1, 2].map((a) => indexRange(grid.coords[a], shape.lo[grid.axisOf[a]], shape.hi[grid.axisOf[a]]));
   if (ranges.some((r) => r[0] > r[1])) return;
   const [, n1, n2] = grid.shape;
@@ -37,7 +46,10 @@ export function paint(labels: Uint8Array, grid: PatientGrid, shape: Shape, value
         const at = row + k;
         if (over !== undefined && over[labels[at]] === 0) continue;
         p[w2] = c2[k];
-        if (shape.contains(p[0], p[1], p[2])) labels[at] = value;
+        if (shape.contains(p[0], p[1], p[2])) {
+          labels[at] = value;
+          if (also !== undefined) also.labels[at] = also.value;
+        }
       }
     }
   }

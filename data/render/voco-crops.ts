@@ -2,7 +2,7 @@ import { writeBytesAtomically } from '../../common/atomic-file';
 import { Rng } from '../../common/rng';
 import type { Volume } from '../volume';
 import type { CropAugment } from '../voco/augment';
-import { DEFAULT_VOCO, regionShape, type VocoOptions } from '../voco/options';
+import { DEFAULT_VOCO, regionShape, type VocoSamplingOptions } from '../voco/options';
 import { sampleVoco, type VocoSample } from '../voco/sample';
 import { Canvas, type Rgb } from './canvas';
 import { GLYPH_HEIGHT, textWidth } from './font';
@@ -37,7 +37,7 @@ export interface PictureLayout {
   readonly labelCell: number;
 }
 
-export function pictureLayout(o: VocoOptions): PictureLayout {
+export function pictureLayout(o: VocoSamplingOptions): PictureLayout {
   const { roi, grid } = o;
   const [rx] = regionShape(o);
   const zoom = roi <= 64 ? 2 : 1;
@@ -72,7 +72,7 @@ export function heatColour(v: number): Rgb {
  * position labels as a small grid laid out like the base crops; below, the augmented base crops. Axial slices
  * of RAS arrays are shown as radiologists read them: the patient's right on the left, anterior at the top.
  */
-export function renderVocoSample(volume: Volume, sample: VocoSample, o: VocoOptions = DEFAULT_VOCO, picture: PictureOptions = {}): Buffer {
+export function renderVocoSample(volume: Volume, sample: VocoSample, o: VocoSamplingOptions = DEFAULT_VOCO, picture: PictureOptions = {}): Buffer {
   const window = picture.window ?? [0, 1];
   const { roi, grid } = o;
   const [rx, ry] = regionShape(o);
@@ -131,7 +131,7 @@ export function renderVocoSample(volume: Volume, sample: VocoSample, o: VocoOpti
 }
 
 /** Samples `volume` with `seed`, draws it and writes the PNG to `file` atomically; returns the sample. */
-export function writeVocoPicture(file: string, volume: Volume, seed: number, o: VocoOptions = DEFAULT_VOCO, picture: PictureOptions = {}): VocoSample {
+export function writeVocoPicture(file: string, volume: Volume, seed: number, o: VocoSamplingOptions = DEFAULT_VOCO, picture: PictureOptions = {}): VocoSample {
   const sample = sampleVoco(volume, new Rng(seed), o);
   const png = renderVocoSample(volume, sample, o, picture);
   writeBytesAtomically(file, png);

@@ -54,3 +54,28 @@ export function cropBox(volume: Volume, { start, end }: Box): Volume {
 export function cropForeground(volume: Volume): Volume {
   return cropBox(volume, foregroundBox(volume));
 }
+
+/**
+ * The inverse of cropBox (MONAI's CropForeground.inverse): `data` fills the box of the grid `target`; the rest of
+ * the grid is zero. The result is on `target` (its shape and affine).
+ */
+export function uncropBox(
+  box: Pick<Volume, 'data' | 'shape'>,
+  { start, end }: Box,
+  target: { readonly shape: readonly [number, number, number]; readonly affine: readonly number[] },
+): Volume {
+  const { shape } = target;
+  if (![0, 1, 2].every((a) => box.shape[a] === end[a] - start[a] && start[a] >= 0 && end[a] <= shape[a])) {
+    throw new Error(`uncropBox: a ${box.shape.join('x')} volume is not the box ${start}..${end} of ${shape.join('x')}`);
+  }
+  const [ny, nz] = [shape[1], shape[2]];
+  const data = new Float32Array(shape[0] * shape[1] * shape[2]);
+  const [bx, by, bz] = box.shape;
+  let s = 0;
+  for (let x = 0; x < bx; x++) {
+    for (let y = 0; y < by; y++, s += bz) {
+      data.set(box.data.subarray(s, s + bz), ((start[0] + x) * ny + start[1] + y) * nz + start[2]);
+    }
+  }
+  return { data, shape: [shape[0], shape[1], shape[2]], affine: [...target.affine] };
+}

@@ -49,18 +49,23 @@ function inverseTranspose3(m: readonly number[]): number[] {
   return cof.map((v) => v / det);
 }
 
-/**
- * MONAI's Orientation to RAS: flips and permutes the array so voxel axes i, j, k point to R, A, S as closely as
- * the affine allows; the affine is updated so each voxel keeps its world position.
- */
-export function orientRas(volume: Volume): Volume {
-  const orientation = axisOrientations(volume.affine);
-  const inShape = volume.shape;
+/** How Orientation to RAS rearranges a grid: the RAS shape and, per RAS axis, the stride into the input array. */
+interface OrientationPlan {
+  readonly outShape: [number, number, number];
+  /** Input element offset of RAS voxel (x, y, z): base + x * step[0] + y * step[1] + z * step[2]. */
+  readonly base: number;
+  readonly step: readonly [number, number, number];
+  /** RAS voxel index -> input voxel index (homogeneous, row-major 4x4). */
+  readonly outToIn: readonly number[];
+  readonly identity: boolean;
+}
+
+function orientationPlan(affine: readonly number[], inShape: readonly [number, number, number]): OrientationPlan {
+  const orientation = axisOrientations(affine);
   const inStrides = [inShape[1] * inShape[2], inShape[2], 1];
   const outShape: [number, number, number] = [0, 0, 0];
-  const step = [0, 0, 0];
+  const step: [number, number, number] = [0, 0, 0];
   let base = 0;
-  // Maps an output voxel index to the input voxel index (homogeneous, row-major 4x4).
   const outToIn = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
   orientation.forEach(({ worldAxis, flip }, axis) => {
     outShape[worldAxis] = inShape[axis];
@@ -69,19 +74,56 @@ export function orientRas(volume: Volume): Volume {
     outToIn[axis * 4 + worldAxis] = flip ? -1 : 1;
     outToIn[axis * 4 + 3] = flip ? inShape[axis] - 1 : 0;
   });
-  const affine = matmul4(volume.affine, outToIn);
   const identity = orientation.every((o, axis) => o.worldAxis === axis && !o.flip);
-  if (identity) return { data: volume.data, shape: volume.shape, affine };
+  return { outShape, base, step, outToIn, identity };
+}
+
+/**
+ * Visits every RAS voxel row: `row(d, s, stepZ)` for the RAS element offset d of (x, y, 0), the input element offset
+ * s of the same voxel and the input stride along RAS z.
+ */
+function forEachRow(plan: OrientationPlan, row: (d: number, s: number, stepZ: number) => void): void {
+  const [nx, ny, nz] = plan.outShape;
+  let d = 0;
+  for (let x = 0; x < nx; x++) {
+    for (let y = 0; y < ny; y++, d += nz) row(d, plan.base + x * plan.step[0] + y * plan.step[1], plan.step[2]);
+  }
+}
+
+/**
+ * MONAI's Orientation to RAS: flips and permutes the array so voxel axes i, j, k point to R, A, S as closely as
+ * the affine allows; the affine is updated so each voxel keeps its world position.
+ */
+export function orientRas(volume: Volume): Volume {
+  const plan = orientationPlan(volume.affine, volume.shape);
+  const affine = matmul4(volume.affine, plan.outToIn);
+  if (plan.identity) return { data: volume.data, shape: volume.shape, affine };
   const data = new Float32Array(volume.data.length);
   const src = volume.data;
-  const nz = outShape[2];
-  let d = 0;
-  for (let x = 0; x < outShape[0]; x++) {
-    for (let y = 0; y < outShape[1]; y++, d += nz) {
-      const s = base + x * step[0] + y * step[1];
-      if (step[2] === 1) data.set(src.subarray(s, s + nz), d);
-      else for (let z = 0; z < nz; z++) data[d + z] = src[s + z * step[2]];
-    }
+  const nz = plan.outShape[2];
+  forEachRow(plan, (d, s, stepZ) => {
+    if (stepZ === 1) data.set(src.subarray(s, s + nz), d);
+    else for (let z = 0; z < nz; z++) data[d + z] = src[s + z * stepZ];
+  });
+  return { data, shape: plan.outShape, affine };
+}
+
+/**
+ * The inverse of orientRas (MONAI's Orientation.inverse): `volume` is on the RAS grid that orientRas made from
+ * `original`; the result is on `original` (its shape and affine), every voxel moved back exactly.
+ */
+export function undoOrientRas(volume: Volume, original: { readonly shape: readonly [number, number, number]; readonly affine: readonly number[] }): Volume {
+  const plan = orientationPlan(original.affine, original.shape);
+  if (!plan.outShape.every((n, i) => n === volume.shape[i])) {
+    throw new Error(`undoOrientRas: volume ${volume.shape.join('x')} is not the RAS grid ${plan.outShape.join('x')} of the original`);
   }
-  return { data, shape: outShape, affine };
+  const shape: [number, number, number] = [original.shape[0], original.shape[1], original.shape[2]];
+  if (plan.identity) return { data: volume.data, shape, affine: [...original.affine] };
+  const data = new Float32Array(volume.data.length);
+  const src = volume.data;
+  const nz = plan.outShape[2];
+  forEachRow(plan, (d, s, stepZ) => {
+    for (let z = 0; z < nz; z++) data[s + z * stepZ] = src[d + z];
+  });
+  return { data, shape, affine: [...original.affine] };
 }

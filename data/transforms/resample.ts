@@ -9,8 +9,50 @@ export function resampleTrilinear(
   xform: readonly number[],
   outShape: readonly [number, number, number],
 ): Float32Array {
-  const axisAligned = [1, 2, 4, 6, 8, 9].every((i) => xform[i] === 0);
-  return axisAligned ? resampleSeparable(src, inShape, xform, outShape) : resampleGeneral(src, inShape, xform, outShape);
+  return isAxisAligned(xform) ? resampleSeparable(src, inShape, xform, outShape) : resampleGeneral(src, inShape, xform, outShape);
+}
+
+function isAxisAligned(xform: readonly number[]): boolean {
+  return [1, 2, 4, 6, 8, 9].every((i) => xform[i] === 0);
+}
+
+/** Distance from a .5 below which a coordinate counts as an exact tie (float64 rounding of the same grid maths). */
+const TIE_TOLERANCE = 1e-9;
+
+/**
+ * Nearest index of coordinate `c` along an axis of `n` voxels with border padding: ties (|c - (k + 0.5)| < 1e-9)
+ * go up to k + 1, which is what MONAI 1.3.2's grid_sample path gives on the reference grids (see the segmentation
+ * fixture README: the true tie direction depends on the last bits of its normalised coordinates).
+ */
+function nearestIndex(c: number, n: number): number {
+  const i = Math.floor(c + 0.5 + TIE_TOLERANCE);
+  return i < 0 ? 0 : i > n - 1 ? n - 1 : i;
+}
+
+/**
+ * Nearest-neighbour resampling (label maps) with border padding: `xform` maps an output voxel index to a
+ * fractional input voxel index, as for resampleTrilinear; values are copied, never blended.
+ */
+export function resampleNearest(src: Float32Array, [nx, ny, nz]: Shape, m: readonly number[], [ox, oy, oz]: Shape): Float32Array {
+  const out = new Float32Array(ox * oy * oz);
+  let d = 0;
+  if (isAxisAligned(m)) {
+    const ix = Int32Array.from({ length: ox }, (_, o) => nearestIndex(m[0] * o + m[3], nx) * ny * nz);
+    const iy = Int32Array.from({ length: oy }, (_, o) => nearestIndex(m[5] * o + m[7], ny) * nz);
+    const iz = Int32Array.from({ length: oz }, (_, o) => nearestIndex(m[10] * o + m[11], nz));
+    for (let x = 0; x < ox; x++) for (let y = 0; y < oy; y++) {
+      const row = ix[x] + iy[y];
+      for (let z = 0; z < oz; z++) out[d++] = src[row + iz[z]];
+    }
+    return out;
+  }
+  for (let x = 0; x < ox; x++) for (let y = 0; y < oy; y++) for (let z = 0; z < oz; z++) {
+    const i = nearestIndex(m[0] * x + m[1] * y + m[2] * z + m[3], nx);
+    const j = nearestIndex(m[4] * x + m[5] * y + m[6] * z + m[7], ny);
+    const k = nearestIndex(m[8] * x + m[9] * y + m[10] * z + m[11], nz);
+    out[d++] = src[(i * ny + j) * nz + k];
+  }
+  return out;
 }
 
 /** Per output index along one axis: the two input neighbours and their weights. */

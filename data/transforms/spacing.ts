@@ -1,6 +1,6 @@
 import type { Volume } from '../volume';
 import { allClose, columnNorms, identity, linearPart, matmul, roundHalfEven, solve } from './matrix';
-import { resampleTrilinear } from './resample';
+import { resampleNearest, resampleTrilinear } from './resample';
 import { BadVolumeError } from '../nifti/errors';
 
 /** MONAI's AFFINE_TOL. */
@@ -8,18 +8,31 @@ const AFFINE_TOL = 1e-3;
 /** 1 GiB of float32; more than a whole-body CT at 1.5 mm. Guards against absurd or strongly sheared affines. */
 const MAX_OUTPUT_VOXELS = 2 ** 28;
 
+/** A voxel grid: its shape and voxel-to-world affine (row-major 4x4). */
+export interface Grid {
+  readonly shape: readonly [number, number, number];
+  readonly affine: readonly number[];
+}
+
+/** The output grid of Spacing for an input grid, and how input voxel indices follow from output ones. */
+export interface SpacingPlan extends Grid {
+  /** Output voxel index -> input voxel index (row-major 4x4). */
+  readonly xform: readonly number[];
+  /** MONAI skips resampling (the grid is already the target one); the output is the input, affine included. */
+  readonly unchanged: boolean;
+}
+
 /**
- * MONAI 1.3.2 Spacing (bilinear, padding border, align_corners False, float64 computation, scale_extent False,
- * diagonal False): new voxel sizes with the rotation kept, output shape from the corner extent rounded half to even,
- * origin at the corner that is smallest in the new grid, trilinear resampling clamped at the border.
+ * MONAI 1.3.2 Spacing's geometry (diagonal False, scale_extent False): new voxel sizes with the rotation kept,
+ * output shape from the corner extent rounded half to even, origin at the corner that is smallest in the new grid.
  */
-export function resampleToSpacing(volume: Volume, pixdim: readonly [number, number, number], source = 'volume'): Volume {
-  const affine = volume.affine;
+export function spacingPlan(grid: Grid, pixdim: readonly [number, number, number], source = 'volume'): SpacingPlan {
+  const affine = grid.affine;
   const current = columnNorms(affine);
   // A voxel size already within AFFINE_TOL of the target is kept as it is.
   const target = pixdim.map((p, i) => (Math.abs(current[i] - p) <= AFFINE_TOL ? current[i] : p));
   const newAffine = zoomAffine(affine, target);
-  const { shape, offset } = shapeAndOffset(volume.shape, affine, newAffine);
+  const { shape, offset } = shapeAndOffset(grid.shape, affine, newAffine);
   for (let i = 0; i < 3; i++) newAffine[i * 4 + 3] = offset[i];
 
   if (shape[0] * shape[1] * shape[2] > MAX_OUTPUT_VOXELS) {
@@ -27,12 +40,35 @@ export function resampleToSpacing(volume: Volume, pixdim: readonly [number, numb
     throw new BadVolumeError(source, problem);
   }
   const xform = solve(affine, newAffine, 4, 4);
-  const sameShape = shape.every((n, i) => n === volume.shape[i]);
+  const sameShape = shape.every((n, i) => n === grid.shape[i]);
   if (sameShape && (allClose(affine, newAffine, AFFINE_TOL) || allClose(xform, identity(4), AFFINE_TOL))) {
     // MONAI skips resampling here and keeps the input affine.
-    return { data: volume.data, shape: volume.shape, affine: [...affine] };
+    return { shape: grid.shape, affine: [...affine], xform: identity(4), unchanged: true };
   }
-  return { data: resampleTrilinear(volume.data, volume.shape, xform, shape), shape, affine: newAffine };
+  return { shape, affine: newAffine, xform, unchanged: false };
+}
+
+/**
+ * MONAI 1.3.2 Spacing (bilinear, padding border, align_corners False, float64 computation): the grid of
+ * spacingPlan, trilinear resampling clamped at the border.
+ */
+export function resampleToSpacing(volume: Volume, pixdim: readonly [number, number, number], source = 'volume'): Volume {
+  const plan = spacingPlan(volume, pixdim, source);
+  if (plan.unchanged) return { data: volume.data, shape: volume.shape, affine: plan.affine };
+  return { data: resampleTrilinear(volume.data, volume.shape, plan.xform, plan.shape), shape: plan.shape, affine: plan.affine };
+}
+
+/**
+ * MONAI SpatialResample with mode "nearest" (border padding) of `volume` onto `target`, e.g. a label map onto the
+ * Spacing grid of its image: output voxel o reads the input voxel nearest to inverse(affine) * target.affine * o.
+ * A target equal to the volume's own grid returns the volume's values unchanged.
+ */
+export function resampleNearestOnto(volume: Volume, target: Grid): Volume {
+  const xform = solve(volume.affine, target.affine, 4, 4);
+  const sameShape = target.shape.every((n, i) => n === volume.shape[i]);
+  const shape: [number, number, number] = [target.shape[0], target.shape[1], target.shape[2]];
+  if (sameShape && allClose(xform, identity(4), 1e-9, 0)) return { data: volume.data, shape, affine: [...target.affine] };
+  return { data: resampleNearest(volume.data, volume.shape, xform, shape), shape, affine: [...target.affine] };
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Rng } from '../../common/rng';
-import type { VocoOptions } from './options';
+import type { VocoSamplingOptions } from './options';
 
 /**
  * The random changes applied to one crop, in upstream's order: flips along x, y, z, then a rotation by
@@ -14,7 +14,10 @@ export interface CropAugment {
 
 export const IDENTITY_AUGMENT: CropAugment = { flip: [false, false, false], rotations: 0, shift: 0 };
 
-export function drawAugment(rng: Rng, o: VocoOptions): CropAugment {
+/** The options drawAugment reads (the fine-tuning sampler has the same ones, under the same names). */
+export type AugmentOptions = Pick<VocoSamplingOptions, 'augment' | 'flipProb' | 'rotateProb' | 'shiftProb' | 'shiftOffset'>;
+
+export function drawAugment(rng: Rng, o: AugmentOptions): CropAugment {
   if (!o.augment) return IDENTITY_AUGMENT;
   const flip = [0, 1, 2].map(() => rng.uniform() < o.flipProb) as unknown as [boolean, boolean, boolean];
   const rotations = (rng.uniform() < o.rotateProb ? rng.int(1, 3) : 0) as CropAugment['rotations'];

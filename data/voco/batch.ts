@@ -1,10 +1,10 @@
 import type { Rng } from '../../common/rng';
 import type { Volume } from '../volume';
-import { DEFAULT_VOCO, type VocoOptions } from './options';
+import { DEFAULT_VOCO, type VocoSamplingOptions } from './options';
 import { sampleVoco, type VocoSampleArrays, type VocoSampleLayout } from './sample';
 
 /** Shapes of the model's inputs for `batchSize` volumes (volume-major: entry b * swBatchSize + s, b * grid^2 + k). */
-export function vocoBatchShapes(batchSize: number, o: VocoOptions = DEFAULT_VOCO): Record<keyof VocoSampleArrays, number[]> {
+export function vocoBatchShapes(batchSize: number, o: VocoSamplingOptions = DEFAULT_VOCO): Record<keyof VocoSampleArrays, number[]> {
   const { roi, grid, swBatchSize } = o;
   return {
     images: [batchSize * swBatchSize, 1, roi, roi, roi],
@@ -13,7 +13,7 @@ export function vocoBatchShapes(batchSize: number, o: VocoOptions = DEFAULT_VOCO
   };
 }
 
-export interface VocoBatch extends VocoSampleArrays {
+export interface VocoSampleBatch extends VocoSampleArrays {
   readonly layouts: readonly VocoSampleLayout[];
 }
 
@@ -21,7 +21,7 @@ export interface VocoBatch extends VocoSampleArrays {
  * A batch of `volumes.length` samples, volume b drawn with `rngs[b]`, written straight into the batch arrays.
  * Derive each rng from (seed, step, slot) alone so that the batch does not depend on who builds it, or when.
  */
-export function sampleVocoBatch(volumes: readonly Volume[], rngs: readonly Rng[], o: VocoOptions = DEFAULT_VOCO): VocoBatch {
+export function sampleVocoBatch(volumes: readonly Volume[], rngs: readonly Rng[], o: VocoSamplingOptions = DEFAULT_VOCO): VocoSampleBatch {
   if (rngs.length !== volumes.length) throw new RangeError(`${volumes.length} volumes need as many generators, got ${rngs.length}`);
   const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
   const shapes = vocoBatchShapes(volumes.length, o);

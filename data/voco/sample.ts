@@ -1,7 +1,7 @@
 import type { Rng } from '../../common/rng';
 import { voxelCount, type Volume } from '../volume';
 import { drawAugment, extractCrop, type CropAugment, type PaddedSource } from './augment';
-import { DEFAULT_VOCO, regionShape, type VocoOptions } from './options';
+import { DEFAULT_VOCO, regionShape, type VocoSamplingOptions } from './options';
 import { positionLabels, randomCropStart } from './position-labels';
 
 /** One volume's share of a batch. */
@@ -35,7 +35,7 @@ export interface VocoSample extends VocoSampleArrays {
  * augmented. All randomness comes from `rng`, in that order. `out` receives the arrays when given (views into
  * a batch buffer, say); otherwise they are allocated.
  */
-export function sampleVoco(volume: Volume, rng: Rng, options: VocoOptions = DEFAULT_VOCO, out?: VocoSampleArrays): VocoSample {
+export function sampleVoco(volume: Volume, rng: Rng, options: VocoSamplingOptions = DEFAULT_VOCO, out?: VocoSampleArrays): VocoSample {
   if (volume.data.length !== voxelCount(volume.shape)) {
     throw new RangeError(`volume data holds ${volume.data.length} values, its shape ${volume.shape.join('x')} needs ${voxelCount(volume.shape)}`);
   }

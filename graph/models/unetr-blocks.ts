@@ -26,7 +26,7 @@ export function unetrBasicBlock(x: Tensor, options: UnetrBasicBlockOptions): Ten
  * MONAI's UnetResBlock: conv-norm-lrelu-conv-norm plus a residual (a 1x1x1 conv and norm where the channel count
  * changes), then lrelu. Convolutions without bias, InstanceNorm3d without affine, LeakyReLU 0.01.
  */
-function unetResBlock(x: Tensor, { inChannels, outChannels, kernelSize = 3 }: UnetrBasicBlockOptions): Tensor {
+export function unetResBlock(x: Tensor, { inChannels, outChannels, kernelSize = 3 }: UnetrBasicBlockOptions): Tensor {
   const g = x.graph;
   const convNorm = (input: Tensor, name: string, cin: number, k: number): Tensor => {
     const y = g.scope(name, () =>

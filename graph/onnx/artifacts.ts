@@ -12,8 +12,8 @@ import { formatShape } from '../core/shape';
 import { gradients } from '../autodiff/backward';
 import { OptimizerConfig } from '../optim/config';
 import { buildOptimizer, gradientName, optimizerSlots } from '../optim/optimizer';
-import { writeSafetensors } from '../../runtime/weights/safetensors';
-import { namedTensor } from '../../runtime/weights/tensor-map';
+import { writeSafetensors } from '../../io/weights/safetensors';
+import { namedTensor } from '../../io/weights/tensor-map';
 import { ExternalDataOptions, writeModelFile } from './external-data';
 import {
   ArtifactManifest,

@@ -1,8 +1,6 @@
 import { Tensor, attr } from '../core/graph';
 import { Shape, ShapeError, broadcastShapes, formatShape, normaliseAxis, size } from '../core/shape';
-import { GradientRule, GradientTable } from '../autodiff/rule';
 import { int64s } from './int64';
-import { unbroadcast } from './reduce';
 
 /** Reshape to a fully specified shape (a single -1 is resolved here, so the emitted shape is static). */
 export function reshape(x: Tensor, shape: Shape): Tensor {
@@ -64,15 +62,3 @@ export function flatten(x: Tensor, axis = 1): Tensor {
   const shape = [size(x.shape.slice(0, a)), size(x.shape.slice(a))];
   return x.graph.addNode('Flatten', [x], { axis: attr.int(a) }, [{ dtype: x.dtype, shape }])[0];
 }
-
-/** For operators that only relabel the elements' shape. */
-const reshapeBack: GradientRule = ({ inputs: [x], grad }) => [reshape(grad, x!.shape), null];
-
-export const shapeGradients: GradientTable = {
-  Reshape: reshapeBack,
-  Identity: ({ grad }) => [grad],
-  Expand: ({ inputs: [x], grad }) => [unbroadcast(grad, x!.shape), null],
-  Squeeze: reshapeBack,
-  Unsqueeze: reshapeBack,
-  Flatten: reshapeBack,
-};

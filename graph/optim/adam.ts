@@ -7,7 +7,7 @@
 import { Tensor } from '../core/graph';
 import { add, div, mul, sub } from '../ops/elementwise';
 import { ResolvedOptimizerConfig } from './config';
-import type { BiasCorrections, Update, UpdateContext } from './optimizer';
+import type { BiasCorrections, Update, UpdateContext } from './update';
 import { maximum, sqrt } from '../ops/math';
 import { addScaled } from './scaled';
 

@@ -5,6 +5,9 @@ import { sub } from '../ops/elementwise';
 import { OptimizerConfig, OptimizerConfigError, ResolvedOptimizerConfig, decays, resolveOptimizerConfig } from './config';
 import { adamSlots, adamUpdate } from './adam';
 import { sgdSlots, sgdUpdate } from './sgd';
+import { BiasCorrections, UpdateContext } from './update';
+
+export type { BiasCorrections, Update, UpdateContext } from './update';
 import { pow } from '../ops/math';
 
 export const LEARNING_RATE = 'learning_rate';
@@ -36,22 +39,6 @@ export interface OptimizerGraph {
   readonly config: ResolvedOptimizerConfig;
   readonly inputs: readonly OptimizerIo[];
   readonly outputs: readonly OptimizerIo[];
-}
-
-/** What one parameter's update sees: its value, gradient and state slots, and the shared scalars. */
-export interface UpdateContext {
-  readonly param: Tensor;
-  readonly grad: Tensor;
-  readonly state: Readonly<Record<string, Tensor>>;
-  readonly lr: Tensor;
-  readonly step: Tensor;
-  /** The weight decay for this parameter (0 where `noDecay` excludes it). */
-  readonly weightDecay: number;
-}
-
-export interface Update {
-  readonly param: Tensor;
-  readonly state: Readonly<Record<string, Tensor>>;
 }
 
 /** The names of the optimizer-state slots each parameter carries (`exp_avg`, `momentum_buffer`, ...). */
@@ -99,12 +86,6 @@ export function buildOptimizer(config: OptimizerConfig, parameters: readonly Opt
     }
   }
   return { graph: g, config: resolved, inputs, outputs };
-}
-
-/** 1 - beta^step for both betas, computed once for all parameters. */
-export interface BiasCorrections {
-  readonly first: Tensor;
-  readonly second: Tensor;
 }
 
 function biasCorrections(betas: readonly [number, number], step: Tensor): BiasCorrections {

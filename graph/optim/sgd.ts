@@ -6,7 +6,7 @@
 import { Tensor } from '../core/graph';
 import { add, mul, sub } from '../ops/elementwise';
 import { ResolvedOptimizerConfig } from './config';
-import type { Update, UpdateContext } from './optimizer';
+import type { Update, UpdateContext } from './update';
 import { minimum } from '../ops/math';
 import { addScaled } from './scaled';
 

@@ -5,7 +5,7 @@
  * averages logged numbers. With a single process every call leaves the data as it is.
  */
 import { ConstantData } from '../../graph/core/graph';
-import { GradientHook, Gradients } from '../gradient-hooks';
+import { GradientHook, Gradients } from '../session/gradient-hooks';
 import { Communicator, meanOverRanks, ReduceArray } from './communicator';
 import { broadcastParameters, checkParametersAgree, GradientSync, GradientSyncOptions } from './gradient-sync';
 

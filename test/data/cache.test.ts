@@ -8,7 +8,7 @@ import { preprocessForCache, preprocessSpec } from '../../data/cache/pipeline-ta
 import type { CacheDtype } from '../../data/cache/quantize';
 import { VolumeCache } from '../../data/cache/store';
 import type { Volume } from '../../data/volume';
-import { REFERENCE } from '../helpers/reference';
+import { HAVE_REFERENCE, REFERENCE, referenceDescribe } from '../helpers/reference';
 
 /** MONAI 1.3.2 reference outputs. */
 const PREPROCESS = join(REFERENCE, 'preprocess');
@@ -28,14 +28,15 @@ function maxError(a: Float32Array, b: Float32Array): number {
   return worst;
 }
 
-const volume = referenceVolume('v04_ras_int16_halfround_nii', 'abdomen');
+// Without the fixtures the groups that use it are skipped (referenceDescribe).
+const volume = (HAVE_REFERENCE ? referenceVolume('v04_ras_int16_halfround_nii', 'abdomen') : undefined) as Volume;
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'voco-cache-'));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('cache entry format', () => {
+referenceDescribe('cache entry format', () => {
   // Bounds for values in [0, 1]: half a quantisation step (plus float32 rounding of the decode), half an ulp of float16 at 1.
   const bounds: Record<CacheDtype, number> = {
     float32: 0,
@@ -100,7 +101,7 @@ describe('cache key', () => {
   });
 });
 
-describe('VolumeCache', () => {
+referenceDescribe('VolumeCache', () => {
   it('writes atomically, reads back what write returned, and reports missing, corrupt and bad entries', async () => {
     const cache = new VolumeCache({ dir });
     expect(await cache.lookup('ab12')).toEqual({ state: 'missing' });
@@ -129,7 +130,7 @@ describe('VolumeCache', () => {
   });
 });
 
-describe('loadOrBuild', () => {
+referenceDescribe('loadOrBuild', () => {
   it('preprocesses once, then serves the entry; remembers a bad file until asked to retry or the file changes', async () => {
     const cache = new VolumeCache({ dir });
     const source = { path: join(PREPROCESS, 'v02_ras_float32_nii', 'ct_ras_float32.nii'), preprocessing: preprocessSpec('chest') };

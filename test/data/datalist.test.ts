@@ -1,7 +1,10 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DatalistError, loadDecathlonList, loadPretrainConfig } from '../../data/datalist';
+import { DatalistError, loadDecathlonList, loadPretrainConfig, loadSegmentationDatalist } from '../../data/datalist';
+import { writeNifti } from '../../data/nifti/write';
+import { LabelGridError } from '../../data/segmentation/label-map';
+import { loadLabelledList } from '../../data/labelled-datalist';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'voco-datalist-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -76,5 +79,105 @@ describe('pre-training configs', () => {
     const config = write(`configs/${name.replace(/\W+/g, '-')}.json`, { datasets });
     expect(() => loadPretrainConfig(config)).toThrow(DatalistError);
     expect(() => loadPretrainConfig(config)).toThrow(message);
+  });
+});
+
+describe('labelled (segmentation) datalists', () => {
+  const affine = [-0.8, 0, 0, 16, 0, -0.8, 0, 14, 0, 0, 2.5, -25, 0, 0, 0, 1];
+  const nifti = (rel: string, shape: [number, number, number], a = affine): string => {
+    const file = path.join(tmp, rel);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    writeNifti(file, { data: new Float32Array(shape[0] * shape[1] * shape[2]), shape, affine: a }, { datatype: 'int16' });
+    return file;
+  };
+  const [img1, img2] = [nifti('seg/imagesTr/a.nii.gz', [6, 5, 4]), nifti('seg/imagesTr/b.nii', [6, 5, 4])];
+  const [lab1, lab2] = [nifti('seg/labelsTr/a.nii.gz', [6, 5, 4]), nifti('seg/labelsTr/b.nii', [6, 5, 4])];
+  const shifted = nifti('seg/labelsTr/shifted.nii.gz', [6, 5, 4], affine.map((v, i) => (i === 3 ? v + 0.8 : v)));
+  const small = nifti('seg/labelsTr/small.nii.gz', [6, 5, 3]);
+
+  test('training and validation pairs resolve against the JSON folder, with the class names', () => {
+    const list = write('seg/datalist.json', {
+      labels: { 0: 'background', 1: 'liver' },
+      training: [{ image: 'imagesTr/a.nii.gz', label: 'labelsTr/a.nii.gz' }],
+      validation: [{ image: 'imagesTr/b.nii', label: 'labelsTr/b.nii' }],
+    });
+    const read = loadSegmentationDatalist(list);
+    expect(read.training).toEqual([{ image: img1, label: lab1 }]);
+    expect(read.validation).toEqual([{ image: img2, label: lab2 }]);
+    expect(read.missingValidation).toBeUndefined();
+    expect([...(read.classNames ?? [])]).toEqual([[0, 'background'], [1, 'liver']]);
+    // The image-only readers still take the same file.
+    expect(loadDecathlonList(list, { key: 'validation' })).toEqual([img2]);
+  });
+
+  test('a Decathlon dataset.json without a validation list says so', () => {
+    const list = write('seg/dataset.json', {
+      numTraining: 2,
+      training: [{ image: './imagesTr/a.nii.gz', label: './labelsTr/a.nii.gz' }, { image: './imagesTr/b.nii', label: './labelsTr/b.nii' }],
+      test: ['./imagesTr/b.nii'],
+    });
+    const read = loadSegmentationDatalist(list);
+    expect(read.training).toHaveLength(2);
+    expect(read.validation).toBeNull();
+    expect(read.missingValidation).toBe(`${list}: has no "validation" list (numTraining 2); it names no validation cases`);
+  });
+
+  test.each([
+    ['a shifted label', shifted, /affine differs/],
+    ['a label of another shape', small, /shape differs/],
+  ])('%s is a one-line LabelGridError naming both files', (name, label, what) => {
+    const list = write(`seg/${name.replace(/\W+/g, '-')}.json`, { training: [{ image: 'imagesTr/a.nii.gz', label: path.relative(path.join(tmp, 'seg'), label) }] });
+    let error: Error | undefined;
+    try {
+      loadSegmentationDatalist(list);
+    } catch (e) {
+      error = e as Error;
+    }
+    expect(error).toBeInstanceOf(LabelGridError);
+    expect(error?.message).toMatch(what);
+    expect(error?.message).toContain(label);
+    expect(error?.message).toContain(img1);
+    expect(error?.message).not.toContain('\n');
+    expect(loadSegmentationDatalist(list, { checkGrids: false }).training).toHaveLength(1);
+  });
+
+  test.each([
+    ['an entry without a label', { training: [{ image: 'imagesTr/a.nii.gz' }] }, /training\[0\] has no label path/],
+    ['a bare path', { training: ['imagesTr/a.nii.gz'] }, /training\[0\] is a bare path/],
+    ['a missing label file', { training: [{ image: 'imagesTr/a.nii.gz', label: 'labelsTr/gone.nii.gz' }] }, /listed file .*gone\.nii\.gz does not exist/],
+    ['a missing validation label', { training: [{ image: 'imagesTr/a.nii.gz', label: 'labelsTr/a.nii.gz' }], validation: [{ image: 'imagesTr/b.nii' }] }, /validation\[0\] has no label path/],
+    ['an empty training list', { training: [], validation: [] }, /"training" list is empty/],
+    ['a bad labels table', { labels: ['background'], training: [{ image: 'imagesTr/a.nii.gz', label: 'labelsTr/a.nii.gz' }] }, /"labels" must map class indices/],
+  ])('%s is a one-line DatalistError naming the list', (name, content, message) => {
+    const list = write(`seg/${name.replace(/\W+/g, '-')}.json`, content);
+    expect(() => loadSegmentationDatalist(list)).toThrow(DatalistError);
+    expect(() => loadSegmentationDatalist(list)).toThrow(message);
+    expect(() => loadSegmentationDatalist(list)).toThrow(list);
+  });
+});
+
+describe('labelled Decathlon lists', () => {
+  test('{image, label} entries of the chosen list, and the class names of the labels table', () => {
+    const list = write('lists/seg.json', {
+      labels: { '0': 'background', '1': 'liver', '3': 'kidney' },
+      training: [{ image: '../ct/a.nii.gz', label: '../seg/a.nii.gz' }],
+      validation: [{ image: '../ct/b.nii.gz', label: '../seg/b.nii.gz' }],
+    });
+    const loaded = loadLabelledList(list, 'validation');
+    expect(loaded.entries).toEqual([{ image: path.join(tmp, 'ct/b.nii.gz'), label: path.join(tmp, 'seg/b.nii.gz') }]);
+    expect([...(loaded.classNames ?? [])]).toEqual([[0, 'background'], [1, 'liver'], [3, 'kidney']]);
+    expect(loadLabelledList(write('lists/nolabels.json', { validation: [{ image: 'a', label: 'b' }], labels: {} }), 'validation').classNames).toBeUndefined();
+  });
+
+  test.each([
+    [{ validation: ['../ct/a.nii.gz'] }, /validation\[0\] \(\.\.\/ct\/a\.nii\.gz\) has no label path/],
+    [{ validation: [{ image: 'a.nii.gz' }] }, /validation\[0\] \(a\.nii\.gz\) has no label path/],
+    [{ validation: [] }, /"validation" list is empty/],
+    [{ training: [] }, /has no "validation" list/],
+    [{ validation: [{ image: 'a', label: 'b' }], labels: { one: 'liver' } }, /"labels" entry "one"/],
+  ])('%j is a DatalistError', (content, message) => {
+    const file = write('lists/bad.json', content);
+    expect(() => loadLabelledList(file, 'validation')).toThrow(DatalistError);
+    expect(() => loadLabelledList(file, 'validation')).toThrow(message);
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { preprocessSpec } from '../../data/cache/pipeline-task';
 import { loadDecathlonList } from '../../data/datalist';
 import { BadSourceFileError, CursorMismatchError, LoaderClosedError, LoaderWorkerCrashError, NoUsableFileError } from '../../data/loader/errors';
-import { Batch, BatchLoaderOptions, createBatchLoader, LoaderSource } from '../../data/loader/loader';
+import { LoaderBatch, BatchLoaderOptions, createBatchLoader, LoaderSource } from '../../data/loader/loader';
 import { EpochSchedule } from '../../data/loader/schedule';
 import { writePhantomDataset } from '../../data/phantom/dataset';
 
@@ -34,7 +34,7 @@ function same(a: Float32Array, b: Float32Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
-async function take(options: BatchLoaderOptions, count: number): Promise<Batch[]> {
+async function take(options: BatchLoaderOptions, count: number): Promise<LoaderBatch[]> {
   const loader = createBatchLoader(options);
   try {
     // All requested at once: they must still come back in step order.

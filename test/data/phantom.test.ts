@@ -9,6 +9,12 @@ import { AXIAL_ORIENTATIONS, DEFAULT_GEOMETRY, PhantomOptionError, type Geometry
 import { paint, type PatientGrid } from '../../data/phantom/rasterize';
 import { Capsule, Ellipsoid, EllipticCylinder, Slab, type Shape } from '../../data/phantom/shapes';
 import { label, TISSUES, type TissueName } from '../../data/phantom/tissues';
+import { ORGANS, organLabel, organLabelTable, type OrganName } from '../../data/phantom/organs';
+import { FAMILY_PARAMS } from '../../data/pipeline';
+import { preprocessSegmentation } from '../../data/segmentation/preprocess';
+import { foregroundBox } from '../../data/transforms/crop-foreground';
+import { orientRas } from '../../data/transforms/orientation';
+import { scaleIntensityRange } from '../../data/transforms/scale-intensity';
 
 /** Small scans so that the tests stay fast. */
 const SMALL: Partial<GeometryOptions> = { inPlaneSize: [48, 72], slices: [24, 48] };
@@ -175,8 +181,86 @@ describe('phantom generator', () => {
     expect(TISSUES[0].name).toBe('air');
   });
 
+  it('is an adult abdomen: its foreground box (the abdomen window > 0) is 300-350 x 220-260 mm and >= 150 mm long', () => {
+    // The old default (a trunk shrunk into a small field) gave about 180 x 105 mm after the abdomen chain; real
+    // abdominal CTs fill upstream's 288 x 288 x 96 mm sampling region across. The box is measured on the RAS
+    // scanner grid (CropForegroundd's box, before the 1.5 mm resampling, which only rounds it).
+    for (const seed of [0, 1, 2]) {
+      const p = generatePhantom(seed);
+      expect(p.scale).toBeCloseTo(1, 6);
+      const ras = orientRas(p.volume);
+      const { start, end } = foregroundBox(scaleIntensityRange(ras, FAMILY_PARAMS.abdomen.window));
+      const spacing = [0, 1, 2].map((a) => Math.hypot(ras.affine[a], ras.affine[4 + a], ras.affine[8 + a]));
+      const mm = [0, 1, 2].map((a) => (end[a] - start[a]) * spacing[a]);
+      expect(mm[0]).toBeGreaterThanOrEqual(295);
+      expect(mm[0]).toBeLessThanOrEqual(355);
+      expect(mm[1]).toBeGreaterThanOrEqual(215);
+      expect(mm[1]).toBeLessThanOrEqual(265);
+      expect(mm[2]).toBeGreaterThanOrEqual(150);
+      const present = new Set(p.organs);
+      for (const organ of ORGANS) expect(present.has(organLabel(organ))).toBe(true);
+    }
+  });
+
+  it('labels organs where their tissues are, also after the preprocessing (resampled labels keep their HU)', () => {
+    const p = generatePhantom(7, { contrast: true, geometry: { inPlaneSize: [96, 96], slices: [40, 48] } });
+    const huOf = (t: TissueName) => TISSUES[label(t)].contrast;
+    // On the scanner grid: every organ voxel holds one of its tissues.
+    const tissuesOf: Partial<Record<OrganName, TissueName[]>> = {
+      liver: ['liver', 'vein'],
+      spleen: ['spleen'],
+      'right kidney': ['kidneyCortex', 'kidneyMedulla', 'fluid'],
+      aorta: ['blood'],
+      pancreas: ['pancreas'],
+    };
+    for (const [organ, tissues] of Object.entries(tissuesOf) as [OrganName, TissueName[]][]) {
+      const allowed = new Set(tissues.map(label));
+      const value = organLabel(organ);
+      let count = 0;
+      let other = 0;
+      for (let i = 0; i < p.organs.length; i++) {
+        if (p.organs[i] !== value) continue;
+        count++;
+        if (!allowed.has(p.labels[i])) other++;
+      }
+      expect([organ, count > 100, other]).toEqual([organ, true, 0]);
+    }
+    // Through upstream's chain (nearest for the label, bilinear for the image, the image's foreground box): the
+    // interior of each organ's label (the voxel and its six neighbours carry it) holds the organ's CT numbers.
+    const { image, label: organs } = preprocessSegmentation(p.volume, { ...p.volume, data: Float32Array.from(p.organs) }, 'abdomen');
+    expect(organs.shape).toEqual(image.shape);
+    const { aMin, aMax } = FAMILY_PARAMS.abdomen.window;
+    const [nx, ny, nz] = image.shape;
+    const organHu = (organ: OrganName, shift = 0): { inside: number; count: number } => {
+      const value = organLabel(organ);
+      const [lo, hi] = [Math.min(...tissuesOf[organ]!.map(huOf)) - 60, Math.max(...tissuesOf[organ]!.map(huOf)) + 60];
+      let inside = 0;
+      let count = 0;
+      for (let x = 1; x + 1 < nx; x++)
+        for (let y = 1; y + 1 < ny; y++)
+          for (let z = 1; z + 1 < nz; z++) {
+            const i = (x * ny + y) * nz + z;
+            const ring = [i, i - 1, i + 1, i - nz, i + nz, i - ny * nz, i + ny * nz];
+            if (!ring.every((j) => organs.data[j] === value)) continue;
+            const j = i + shift * ny * nz; // `shift` voxels along x: a label that is off must fail this check
+            if (j >= image.data.length) continue;
+            count++;
+            const hu = aMin + image.data[j] * (aMax - aMin);
+            if (hu >= Math.max(lo, aMin) && hu <= Math.min(hi, aMax)) inside++;
+          }
+      return { inside: inside / count, count };
+    };
+    for (const organ of Object.keys(tissuesOf) as OrganName[]) {
+      const { inside, count } = organHu(organ);
+      expect(count).toBeGreaterThan(50);
+      expect(inside).toBeGreaterThan(0.95);
+    }
+    expect(organHu('aorta', 12).inside).toBeLessThan(0.5);
+  });
+
   it('rejects bad options with a clear error', () => {
     expect(() => generatePhantom(1, { geometry: { inPlaneSize: [90, 20] } })).toThrow(PhantomOptionError);
+    expect(() => generatePhantom(1, { geometry: { bodyFill: [0.5, 1.2] } })).toThrow(/body fill/);
     expect(() => generatePhantom(1, { geometry: { orientations: ['RAX'] } })).toThrow(/orientation 'RAX'/);
     expect(() => generatePhantom(1, { noiseHu: [-1, 3] })).toThrow(/noise range/);
   });
@@ -197,6 +281,13 @@ describe('phantom dataset', () => {
     const validation = loadDecathlonList(json, { key: 'validation' });
     expect(training.map((f) => path.relative(dir, f))).toEqual(['imagesTr/phantom_000.nii.gz', 'imagesTr/phantom_001.nii.gz']);
     expect(validation.map((f) => path.relative(dir, f))).toEqual(['imagesTr/phantom_002.nii.gz']);
+    const dataset = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(dataset.labels).toEqual(organLabelTable());
+    expect(dataset.labels).toMatchObject({ '0': 'background', '1': 'liver', '2': 'spleen', '3': 'right kidney', '4': 'left kidney', '5': 'aorta' });
+    expect(dataset.numTraining).toBe(2);
+    expect([...dataset.training, ...dataset.validation]).toEqual(
+      ['000', '001', '002'].map((n) => ({ image: `./imagesTr/phantom_${n}.nii.gz`, label: `./labelsTr/phantom_${n}.nii.gz` })),
+    );
     [...training, ...validation].forEach((file, i) => {
       const expected = generatePhantom(phantomSeed(9, i), options.phantom);
       const { volume, header } = loadVolume(file);
@@ -204,8 +295,14 @@ describe('phantom dataset', () => {
       expect(bytes(volume.data).equals(bytes(expected.volume.data))).toBe(true);
       volume.affine.forEach((v, k) => expect(v).toBeCloseTo(expected.volume.affine[k], 5));
       expect(header.datatypeName).toBe(expected.storedType);
+      const labels = loadVolume(path.join(dir, [...dataset.training, ...dataset.validation][i].label));
+      expect(labels.header.datatypeName).toBe('uint8');
+      expect(labels.volume.shape).toEqual(volume.shape);
+      expect(labels.volume.affine).toEqual(volume.affine);
+      expect(Array.from(labels.volume.data)).toEqual(Array.from(expected.organs));
     });
     expect(fs.readdirSync(path.join(dir, 'imagesTr')).length).toBe(3);
+    expect(fs.readdirSync(path.join(dir, 'labelsTr')).length).toBe(3);
   });
 
   it('reuses a complete dataset made with the same options and rewrites otherwise', () => {
@@ -218,6 +315,9 @@ describe('phantom dataset', () => {
     fs.rmSync(file);
     ensurePhantomDataset(dir, options);
     expect(loadVolume(file).volume.shape.length).toBe(3);
+    fs.rmSync(path.join(dir, 'labelsTr/phantom_000.nii.gz'));
+    ensurePhantomDataset(dir, options);
+    expect(loadVolume(path.join(dir, 'labelsTr/phantom_000.nii.gz')).header.datatypeName).toBe('uint8');
     ensurePhantomDataset(dir, { ...options, seed: 5 });
     expect(JSON.parse(fs.readFileSync(json, 'utf8')).phantom.seed).toBe(5);
   });

@@ -2,10 +2,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadVolume } from '../../data/nifti/read';
 import { Family, StepName, preprocessSteps, padToRegion } from '../../data/pipeline';
-import { axisOrientations, orientRas } from '../../data/transforms/orientation';
+import { axisOrientations, orientRas, undoOrientRas } from '../../data/transforms/orientation';
 import { resampleToSpacing, zoomAffine } from '../../data/transforms/spacing';
 import { resizeTrilinear } from '../../data/transforms/resize';
-import { foregroundBox, cropForeground } from '../../data/transforms/crop-foreground';
+import { foregroundBox, cropBox, cropForeground, uncropBox } from '../../data/transforms/crop-foreground';
+import { resampleNearest } from '../../data/transforms/resample';
 import { spatialPad, symmetricPadWidths } from '../../data/transforms/spatial-pad';
 import { matmul4, roundHalfEven } from '../../data/transforms/matrix';
 import type { Volume } from '../../data/volume';
@@ -249,5 +250,38 @@ describe('resize (trilinear, align_corners=True)', () => {
     const data = Float32Array.from({ length: 6000 }, (_, i) => (i % 7) * 100);
     const out = preprocessSteps({ data, shape, affine: [2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1] }, 'headneck', { resize: true });
     expect(out.shape).toEqual([192, 192, 64]);
+  });
+});
+
+describe('label resampling and its inverse', () => {
+  const ramp = (n: number) => Float32Array.from({ length: n }, (_, i) => i);
+
+  test('nearest: exact .5 ties go up, float32 near-ties go to the nearer side, coordinates clamp at the border', () => {
+    // 2.0 mm -> 1.5 mm: c = 0.75 i, exact ties at i = 2 (1.5), 6 (4.5).
+    const tie = resampleNearest(ramp(6), [1, 1, 6], [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0.75, 0, 0, 0, 0, 1], [1, 1, 8]);
+    expect(Array.from(tie)).toEqual([0, 1, 2, 2, 3, 4, 5, 5]);
+    // The float32 voxel size 0.800000011920929 -> 1.5 mm: c = 7.4999998... at i = 4 takes 7, as MONAI.
+    const s = Math.fround(0.8);
+    const near = resampleNearest(ramp(48), [1, 1, 48], [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1.5 / s, 0, 0, 0, 0, 1], [1, 1, 6]);
+    expect(Array.from(near)).toEqual([0, 2, 4, 6, 7, 9]);
+    const clamped = resampleNearest(ramp(4), [1, 1, 4], [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 2, -3, 0, 0, 0, 1], [1, 1, 5]);
+    expect(Array.from(clamped)).toEqual([0, 0, 1, 3, 3]);
+  });
+
+  test('undoOrientRas and uncropBox restore the original grid exactly', () => {
+    const affine = [0, 2, 0, 5, 0, 0, -3, 7, -1.5, 0, 0, 9, 0, 0, 0, 1];
+    const original: Volume = { data: ramp(4 * 5 * 6), shape: [4, 5, 6], affine };
+    const back = undoOrientRas(orientRas(original), original);
+    expect(back.shape).toEqual([4, 5, 6]);
+    expect(back.affine).toEqual(affine);
+    expect(Array.from(back.data)).toEqual(Array.from(original.data));
+    const box = { start: [1, 2, 0] as [number, number, number], end: [3, 5, 6] as [number, number, number] };
+    const padded = uncropBox(cropBox(original, box), box, original);
+    const [, ny, nz] = original.shape;
+    padded.data.forEach((v, i) => {
+      const [x, y, z] = [Math.floor(i / (ny * nz)), Math.floor(i / nz) % ny, i % nz];
+      const inside = x >= 1 && x < 3 && y >= 2 && y < 5 && z >= 0 && z < 6;
+      expect(v).toBe(inside ? original.data[i] : 0);
+    });
   });
 });

@@ -2,7 +2,7 @@ import { Rng } from '../../common/rng';
 import type { Volume } from '../../data/volume';
 import { drawAugment, extractCrop, type CropAugment } from '../../data/voco/augment';
 import { sampleVocoBatch, vocoBatchShapes } from '../../data/voco/batch';
-import { DEFAULT_VOCO, vocoOptions, VocoOptionError } from '../../data/voco/options';
+import { DEFAULT_VOCO, vocoOptions, VocoSamplingOptionError } from '../../data/voco/options';
 import { positionLabels, randomCropStart } from '../../data/voco/position-labels';
 import { sampleVoco } from '../../data/voco/sample';
 
@@ -151,7 +151,7 @@ describe('VoCo sample', () => {
   });
 
   it('rejects bad options with a clear error', () => {
-    expect(() => vocoOptions({ roi: 0 })).toThrow(VocoOptionError);
+    expect(() => vocoOptions({ roi: 0 })).toThrow(VocoSamplingOptionError);
     expect(() => vocoOptions({ swBatchSize: 1.5 })).toThrow(/swBatchSize must be a whole number/);
     expect(() => vocoOptions({ flipProb: 2 })).toThrow(/flipProb must be a probability/);
   });

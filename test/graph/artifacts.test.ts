@@ -11,8 +11,8 @@ import { ArtifactSpecError, writeArtifacts, writeForwardModel } from '../../grap
 import { EXTERNAL_DATA_ALIGNMENT } from '../../graph/onnx/external-data';
 import { ArtifactManifest, ManifestError, readManifest } from '../../graph/onnx/manifest';
 import { OptimizerConfig } from '../../graph/optim/config';
-import { createSession } from '../../runtime/providers';
-import { readSafetensors } from '../../runtime/weights/safetensors';
+import { createSession } from '../../runtime/session/providers';
+import { readSafetensors } from '../../io/weights/safetensors';
 import { buildMlp, regressionBatch } from '../runtime/mlp';
 
 const made: string[] = [];

@@ -4,11 +4,13 @@ import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../../common/rng';
-import { buildVocoGraph, resolveVocoOptions, stateDictEntries } from '../../graph/models/voco';
-import { ENCODER_MODEL, INITIAL_WEIGHTS_FILE, writeVocoArtifacts } from '../../graph/models/voco-artifacts';
-import { importVocoWeights } from '../../graph/models/voco-weights';
+import { buildVocoGraph } from '../../graph/models/voco/model';
+import { resolveVocoOptions } from '../../graph/models/voco/options';
+import { stateDictEntries } from '../../graph/models/swinunetr-encoder';
+import { ENCODER_MODEL, INITIAL_WEIGHTS_FILE, writeVocoArtifacts } from '../../graph/models/voco/artifacts';
+import { importVocoWeights } from '../../graph/models/voco/weights';
 import { readManifest } from '../../graph/onnx/manifest';
-import { readSafetensorsHeader } from '../../runtime/weights/safetensors';
+import { readSafetensorsHeader } from '../../io/weights/safetensors';
 
 const ROOT = path.resolve(__dirname, '../..');
 

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { relativePositionIndex, shiftRegionIds, topLeftBlock, windowGeometry } from '../../graph/models/swin-windows';
-import { readSafetensors } from '../../runtime/weights/safetensors';
+import { readSafetensors } from '../../io/weights/safetensors';
 import { REFERENCE } from '../helpers/reference';
 
 const WEIGHTS = path.join(REFERENCE, 'model/tiny12_r64_b1/weights.safetensors');

@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { BatchFileError, readVocoBatch } from '../../graph/models/voco-grad';
-import { writeSafetensors } from '../../runtime/weights/safetensors';
-import { namedTensor } from '../../runtime/weights/tensor-map';
+import { BatchFileError, readVocoBatch } from '../../runtime/voco/grad';
+import { writeSafetensors } from '../../io/weights/safetensors';
+import { namedTensor } from '../../io/weights/tensor-map';
 
 describe('VoCo batch files for voco grad', () => {
   let tmp: string;

@@ -1,14 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import {
-  PRESET_FEATURE_SIZE,
-  VocoOptionError,
-  buildEncoderGraph,
-  buildVocoGraph,
-  embeddingWidth,
-  resolveVocoOptions,
-  stateDictEntries,
-} from '../../graph/models/voco';
+import { PRESET_FEATURE_SIZE, VocoModelOptionError, resolveVocoOptions } from '../../graph/models/voco/options';
+import { buildEncoderGraph, buildVocoGraph, embeddingWidth } from '../../graph/models/voco/model';
+import { stateDictEntries } from '../../graph/models/swinunetr-encoder';
 import { REFERENCE } from '../helpers/reference';
 
 const shapesFile = path.join(REFERENCE, 'model/voco_state_dict_shapes.json');
@@ -77,14 +71,14 @@ describe('VoCo model graph', () => {
     [{ swBatchSize: 1.5 }, /sw batch size must be a positive integer, got 1.5/],
     [{ featureDropout: 1 }, /feature dropout must be in \[0, 1\), got 1/],
     [{ preset: 'XL' as never }, /--preset XL is not one of tiny, B, L, H/],
-  ])('bad options %j give one clear VocoOptionError line', (input, message) => {
+  ])('bad options %j give one clear VocoModelOptionError line', (input, message) => {
     let error: unknown;
     try {
       resolveVocoOptions(input);
     } catch (e) {
       error = e;
     }
-    expect(error).toBeInstanceOf(VocoOptionError);
+    expect(error).toBeInstanceOf(VocoModelOptionError);
     expect((error as Error).message).toMatch(message);
     expect((error as Error).message).not.toContain('\n');
   });

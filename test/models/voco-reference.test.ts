@@ -1,10 +1,11 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { writeVocoGradients } from '../../graph/models/voco-grad';
-import { readSafetensors } from '../../runtime/weights/safetensors';
-import { NamedTensor, TensorMap } from '../../runtime/weights/tensor-map';
+import { writeVocoGradients } from '../../runtime/voco/grad';
+import { readSafetensors } from '../../io/weights/safetensors';
+import { NamedTensor, TensorMap } from '../../io/weights/tensor-map';
 import { REFERENCE } from '../helpers/reference';
+import { maxRelative, norm, overBound, relativeL2 } from '../helpers/relative-error';
 
 /**
  * One full training step of the tiny model (roi 64, 1 + 9 crops) through `voco grad`, against the upstream
@@ -18,29 +19,6 @@ const values = (t: NamedTensor | undefined): Float32Array => {
   if (!t) throw new Error('missing tensor');
   return t.data as Float32Array;
 };
-
-/** max |a - b| / max |b|: a relative error that ignores elements far below the tensor's scale. */
-function maxRelative(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
-
-function norm(a: Float32Array): number {
-  let s = 0;
-  for (const v of a) s += v * v;
-  return Math.sqrt(s);
-}
-
-function relativeL2(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  for (let i = 0; i < b.length; i++) num += (a[i] - b[i]) ** 2;
-  return Math.sqrt(num) / norm(b);
-}
 
 /**
  * Gradients that float32 cannot pin down to 1e-3, with the bound each meets and why (measured against a float64
@@ -92,14 +70,6 @@ describeFixture('VoCo tiny (fs 12, roi 64, 1 + 9 crops) equals the upstream PyTo
   afterAll(() => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
-
-  /** Names whose error exceeds its bound, with the error: [] when all pass (a readable failure otherwise). */
-  function overBound(names: readonly string[], error: (name: string) => number, bound: (name: string) => number): string[] {
-    return names.flatMap((name) => {
-      const e = error(name);
-      return e <= bound(name) ? [] : [`${name}: ${e.toExponential(2)} > ${bound(name)}`];
-    });
-  }
 
   test('backbone, heads and logits match (debug intermediates)', () => {
     const names = ['swin.hidden0', 'swin.hidden1', 'swin.hidden2', 'swin.hidden3', 'swin.hidden4', 'student', 'teacher', 'logits.intra0'];

@@ -1,12 +1,14 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { buildVocoGraph, resolveVocoOptions, stateDictEntries } from '../../graph/models/voco';
-import { BufferMismatchError, CHECKPOINT_PARAMETER_GROUP, exportVocoStateDict, featureSizeOf, importVocoWeights } from '../../graph/models/voco-weights';
-import { saveCheckpoint } from '../../runtime/train/checkpoint';
-import { StateDictMismatchError } from '../../runtime/weights/errors';
-import { readSafetensors, writeSafetensors } from '../../runtime/weights/safetensors';
-import { namedTensor } from '../../runtime/weights/tensor-map';
+import { buildVocoGraph } from '../../graph/models/voco/model';
+import { resolveVocoOptions } from '../../graph/models/voco/options';
+import { stateDictEntries } from '../../graph/models/swinunetr-encoder';
+import { BufferMismatchError, exportVocoStateDict, featureSizeOf, importVocoWeights } from '../../graph/models/voco/weights';
+import { PARAMETERS_GROUP, saveCheckpoint } from '../../io/checkpoint';
+import { StateDictMismatchError } from '../../io/weights/errors';
+import { readSafetensors, writeSafetensors } from '../../io/weights/safetensors';
+import { namedTensor } from '../../io/weights/tensor-map';
 import { REFERENCE } from '../helpers/reference';
 
 const WEIGHTS = path.join(REFERENCE, 'model/tiny12_r64_b1/weights.safetensors');
@@ -41,7 +43,7 @@ describeFixture('VoCo weights move both ways under the upstream state-dict names
   test('a training checkpoint (parameters and state, no buffers) imports to the same values', () => {
     const values = importVocoWeights(WEIGHTS, vg);
     const parameters = new Map([...values].map(([name, data]) => [name, namedTensor(name, 'float32', vg.graph.parameters.find((p) => p.tensor.name === name)!.tensor.shape, data)]));
-    const file = saveCheckpoint(path.join(tmp, 'ckpt'), { step: 7, groups: new Map([[CHECKPOINT_PARAMETER_GROUP, parameters]]), meta: {} }, 1);
+    const file = saveCheckpoint(path.join(tmp, 'ckpt'), { step: 7, groups: new Map([[PARAMETERS_GROUP, parameters]]), meta: {} }, 1);
     const back = importVocoWeights(file, vg);
     expect([...back.keys()]).toEqual([...values.keys()]);
     expect([...back].filter(([name, data]) => !Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(Buffer.from(values.get(name)!.buffer, values.get(name)!.byteOffset, values.get(name)!.byteLength)))).toEqual([]);

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CheckpointError, latestCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint } from '../../runtime/train/checkpoint';
-import { NamedTensor, TensorMap } from '../../runtime/weights/tensor-map';
+import { CheckpointError, latestCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint } from '../../io/checkpoint';
+import { NamedTensor, TensorMap } from '../../io/weights/tensor-map';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'voco-ckpt-'));
 
@@ -47,7 +47,7 @@ describe('training checkpoints', () => {
     const dir = tmp();
     saveCheckpoint(dir, sample(1), 5);
     const script = `
-      const { saveCheckpoint } = require(${JSON.stringify(path.resolve('runtime/train/checkpoint.ts'))});
+      const { saveCheckpoint } = require(${JSON.stringify(path.resolve('io/checkpoint.ts'))});
       const big = new Float32Array(64 * 1024 * 1024);
       process.stdout.write('writing\\n');
       saveCheckpoint(${JSON.stringify(dir)}, { step: 2, groups: new Map([['parameters', new Map([['w', { name: 'w', dtype: 'float32', shape: [big.length], data: big }]])]]), meta: {} }, 5);

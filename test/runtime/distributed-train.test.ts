@@ -12,12 +12,14 @@ import { createBatchLoader } from '../../data/loader/loader';
 import { loaderSources, readDataEntries } from '../../data/loader/sources';
 import { EpochSchedule, START_CURSOR } from '../../data/loader/schedule';
 import { writePhantomDataset } from '../../data/phantom/dataset';
-import { buildVocoGraph, EMA_PREFIX, resolveVocoOptions } from '../../graph/models/voco';
+import { buildVocoGraph, EMA_PREFIX } from '../../graph/models/voco/model';
+import { resolveVocoOptions } from '../../graph/models/voco/options';
 import { findMpirun } from '../../runtime/distributed/mpirun';
 import { MetricsLog } from '../../runtime/observe/metrics-log';
-import { Checkpoint, listCheckpoints, loadCheckpoint } from '../../runtime/train/checkpoint';
-import { PARAMETERS_GROUP, RunState, stepFeeds } from '../../runtime/train/run';
-import { loadArtifacts } from '../../runtime/trainer';
+import { Checkpoint, PARAMETERS_GROUP, listCheckpoints, loadCheckpoint } from '../../io/checkpoint';
+import { RunState } from '../../runtime/voco/pretrain';
+import { stepFeeds } from '../../runtime/voco/task';
+import { loadArtifacts } from '../../runtime/session/trainer';
 
 const mpirun = findMpirun();
 if (!mpirun) console.warn('distributed training tests skipped: mpirun not found (install Open MPI: apt-get install -y openmpi-bin libopenmpi-dev)');

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { EpochSchedule } from '../../data/loader/schedule';
 import { findMpirun, localMpirunArgs } from '../../runtime/distributed/mpirun';
 import { writeArtifacts } from '../../graph/onnx/artifacts';
-import { gradientPolicy } from '../../runtime/gradient-hooks';
-import { Trainer } from '../../runtime/trainer';
+import { gradientPolicy } from '../../runtime/session/gradient-hooks';
+import { Trainer } from '../../runtime/session/trainer';
 import {
   BUCKET_BYTES,
   DATA_PARALLEL_SEED,

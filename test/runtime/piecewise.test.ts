@@ -3,12 +3,13 @@ import * as os from 'os';
 import * as path from 'path';
 import { Rng } from '../../common/rng';
 import { size } from '../../graph/core/shape';
-import { buildVocoGraph, resolveVocoOptions } from '../../graph/models/voco';
-import { writeVocoArtifacts } from '../../graph/models/voco-artifacts';
-import { BACKBONE_BACKWARD_MODEL, BACKBONE_FORWARD_MODEL, HEADS_TRAINING_MODEL } from '../../graph/models/voco-pieces';
+import { buildVocoGraph } from '../../graph/models/voco/model';
+import { resolveVocoOptions } from '../../graph/models/voco/options';
+import { writeVocoArtifacts } from '../../graph/models/voco/artifacts';
+import { BACKBONE_BACKWARD_MODEL, BACKBONE_FORWARD_MODEL, HEADS_TRAINING_MODEL } from '../../graph/models/voco/pieces';
 import { MANIFEST_FILE, ManifestError, readManifest } from '../../graph/onnx/manifest';
-import { Trainer } from '../../runtime/trainer';
-import { keepMask } from '../../runtime/train/masks';
+import { Trainer } from '../../runtime/session/trainer';
+import { keepMask } from '../../runtime/voco/masks';
 
 /** sqrt(sum (a - b)^2 / sum b^2), in float64. */
 function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {

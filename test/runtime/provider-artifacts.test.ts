@@ -2,10 +2,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import { resolveVocoOptions } from '../../graph/models/voco';
-import { writeVocoArtifacts } from '../../graph/models/voco-artifacts';
+import { resolveVocoOptions } from '../../graph/models/voco/options';
+import { writeVocoArtifacts } from '../../graph/models/voco/artifacts';
 import { ModelEntry } from '../../graph/onnx/manifest';
-import { EXECUTION_PROVIDERS, ProviderUnavailableError, createSession } from '../../runtime/providers';
+import { EXECUTION_PROVIDERS, ProviderUnavailableError, createSession } from '../../runtime/session/providers';
 
 /**
  * Every model file of a VoCo artifact folder (tiny, roi 32, the step also in pieces) with each execution provider:

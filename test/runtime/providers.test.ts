@@ -4,7 +4,7 @@ import * as path from 'path';
 import { Graph } from '../../graph/core/graph';
 import { neg } from '../../graph/ops/elementwise';
 import { buildModel, encodeModel } from '../../graph/onnx/model';
-import { ProviderUnavailableError, createSession, sessionOptions } from '../../runtime/providers';
+import { ProviderUnavailableError, createSession, sessionOptions } from '../../runtime/session/providers';
 
 function tinyModelFile(): string {
   const g = new Graph();

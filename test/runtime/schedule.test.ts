@@ -1,4 +1,4 @@
-import { learningRate } from '../../runtime/train/schedule';
+import { learningRate } from '../../runtime/loop/schedule';
 
 describe('learning-rate schedules (upstream LambdaLR semantics: step 0 uses factor(0))', () => {
   const base = { baseLr: 1e-4, warmupSteps: 10, totalSteps: 110 };

@@ -1,36 +1,22 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { MetricsLog } from '../../runtime/observe/metrics-log';
-import { listCheckpoints, loadCheckpoint } from '../../runtime/train/checkpoint';
-import { PARAMETERS_GROUP } from '../../runtime/train/run';
-import { loadArtifacts } from '../../runtime/trainer';
-import { readWeightsFile } from '../../runtime/weights/load-weights';
-import { toFloat32 } from '../../runtime/weights/tensor-map';
+import { PARAMETERS_GROUP, listCheckpoints, loadCheckpoint } from '../../io/checkpoint';
+import { loadArtifacts } from '../../runtime/session/trainer';
+import { readWeightsFile } from '../../io/weights/load-weights';
+import { toFloat32 } from '../../io/weights/tensor-map';
 import { REFERENCE } from '../helpers/reference';
+import { finish, spawnVoco } from '../helpers/cli';
 
 // Real `voco train` processes on the smallest model the options allow (feature size 12, roi 32, one random
 // crop per volume), on built-in phantoms, one ORT thread each so that runs are deterministic and comparable.
-const ROOT = path.resolve(__dirname, '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'voco-train-'));
 const cacheDir = path.join(work, 'cache');
 const SMALL = ['--preset', 'tiny', '--roi', '32', '--sw-batch-size', '1', '--threads', '1', '--workers', '1', '--phantom-count', '4', '--cache-dir', cacheDir];
 
-function train(logdir: string, args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'train', ...SMALL, '--logdir', logdir, ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-}
-
-async function finish(child: ChildProcess): Promise<{ code: number | null; stderr: string }> {
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { code, stderr };
-}
+const train = (logdir: string, args: string[]) => spawnVoco(['train', ...SMALL, '--logdir', logdir, ...args]);
 
 const records = (logdir: string, key: string) =>
   new MetricsLog(logdir)

@@ -6,10 +6,10 @@ import { Rng } from '../../common/rng';
 import { initialValues } from '../../graph/nn/init';
 import { writeArtifacts } from '../../graph/onnx/artifacts';
 import { OptimizerConfig } from '../../graph/optim/config';
-import { exportForwardModel } from '../../runtime/export';
-import { clipGradNorm, globalGradNorm, gradientPolicy } from '../../runtime/gradient-hooks';
-import { BatchError, Trainer, loadArtifacts } from '../../runtime/trainer';
-import { TensorValueError } from '../../runtime/tensor-store';
+import { exportForwardModel } from '../../runtime/session/export';
+import { clipGradNorm, globalGradNorm, gradientPolicy } from '../../runtime/session/gradient-hooks';
+import { BatchError, Trainer, loadArtifacts } from '../../runtime/session/trainer';
+import { TensorValueError } from '../../runtime/session/tensor-store';
 import { MlpShape, SMALL, buildMlp, regressionBatch } from './mlp';
 
 const made: string[] = [];

@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../../common/rng';
-import { buildEncoderGraph } from '../../graph/models/voco';
+import { buildEncoderGraph } from '../../graph/models/voco/model';
 import {
   ENCODER_FILE,
   PT_EXPORT_FILE,
@@ -20,13 +20,13 @@ import {
   exportVoco,
   importVocoWeightFile,
   vocoGraphFor,
-} from '../../graph/models/voco-weight-files';
-import { freshVocoValues, importVocoWeights, importVocoWeightsForTraining, readWeightFile } from '../../graph/models/voco-weights';
-import { StateDictMismatchError, WeightFileError } from '../../runtime/weights/errors';
-import { readSafetensors, writeSafetensors } from '../../runtime/weights/safetensors';
-import { normaliseKey, normaliseStateDict } from '../../runtime/weights/state-dict';
-import { NamedTensor, TensorMap, namedTensor, tensorBytes, toFloat32 } from '../../runtime/weights/tensor-map';
-import { writeTorchCheckpoint } from '../../runtime/weights/torch-writer';
+} from '../../graph/models/voco/weight-files';
+import { freshVocoValues, importVocoWeights, importVocoWeightsForTraining, readWeightFile } from '../../graph/models/voco/weights';
+import { StateDictMismatchError, WeightFileError } from '../../io/weights/errors';
+import { readSafetensors, writeSafetensors } from '../../io/weights/safetensors';
+import { normaliseKey, normaliseStateDict } from '../../io/weights/state-dict';
+import { NamedTensor, TensorMap, namedTensor, tensorBytes, toFloat32 } from '../../io/weights/tensor-map';
+import { writeTorchCheckpoint } from '../../io/weights/torch-writer';
 import { cpuSession, runSession } from '../helpers/ort';
 import { REFERENCE, python, runPython, withTorch } from './weights-helpers';
 

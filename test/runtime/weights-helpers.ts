@@ -1,5 +1,5 @@
 import { spawnSync } from 'child_process';
-import { NamedTensor, namedTensor, tensorBytes } from '../../runtime/weights/tensor-map';
+import { NamedTensor, namedTensor, tensorBytes } from '../../io/weights/tensor-map';
 
 export { REFERENCE } from '../helpers/reference';
 

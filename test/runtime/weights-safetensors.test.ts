@@ -1,11 +1,12 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { WeightFileError } from '../../runtime/weights/errors';
+import { WeightFileError } from '../../io/weights/errors';
 import { writeFileAtomically } from '../../common/atomic-file';
-import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../../runtime/weights/safetensors';
-import { NamedTensor, toFloat32 } from '../../runtime/weights/tensor-map';
+import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../../io/weights/safetensors';
+import { NamedTensor, toFloat32 } from '../../io/weights/tensor-map';
 import { REFERENCE, everyDtype, expectSameTensors } from './weights-helpers';
+import { referenceTest } from '../helpers/reference';
 
 const TINY_WEIGHTS = path.join(REFERENCE, 'model/tiny12_r64_b1/weights.safetensors');
 const CHECKPOINT_EXPECTED = path.join(REFERENCE, 'checkpoints/expected.safetensors');
@@ -27,7 +28,7 @@ describe('safetensors', () => {
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
-  test('reads the reference weights with their upstream names, shapes and dtypes', () => {
+  referenceTest('reads the reference weights with their upstream names, shapes and dtypes', () => {
     const header = readSafetensorsHeader(TINY_WEIGHTS);
     const shapes = JSON.parse(fs.readFileSync(path.join(REFERENCE, 'model/voco_state_dict_shapes.json'), 'utf8')).B as Record<string, number[]>;
     // The tiny model is preset B with feature size 12: the same names in the same order.
@@ -38,7 +39,7 @@ describe('safetensors', () => {
     expect(byName.get('backbone.encoder10.layer.conv1.conv.weight')?.shape).toEqual([192, 192, 3, 3, 3]);
   });
 
-  test('reads only the named tensors, equal to the same tensors of another file', () => {
+  referenceTest('reads only the named tensors, equal to the same tensors of another file', () => {
     const expected = readSafetensors(CHECKPOINT_EXPECTED);
     const subset = readSafetensors(TINY_WEIGHTS, expected.keys());
     expectSameTensors(subset.values(), expected.values());

@@ -1,0 +1,60 @@
+import * as path from 'path';
+import { ExternalDataOptions } from '../../onnx/external-data';
+import { writeArtifacts, writeForwardModel } from '../../onnx/artifacts';
+import { ArtifactManifest, writeManifest } from '../../onnx/manifest';
+import { OptimizerConfig } from '../../optim/config';
+import { writeSafetensors } from '../../../io/weights/safetensors';
+import { INITIAL_WEIGHTS_FILE } from '../voco/artifacts';
+import { exportVocoStateDict, freshVocoValues } from '../voco/weights';
+import { buildSegmenterGraph, buildSwinUnetrTrainingGraph } from './model';
+import { SWINUNETR_OPTIMIZER, SwinUnetrOptionError, SwinUnetrOptions } from './options';
+
+/** The forward model for inference: `image` in, `logits` out. */
+export const SEGMENTER_MODEL = 'segmenter';
+export const LOGITS_OUTPUT = 'logits';
+
+export interface SwinUnetrArtifactOptions {
+  /** Upstream's AdamW (lr is the optimizer model's input) unless given. */
+  readonly optimizer?: OptimizerConfig;
+  /** Rows of the segmenter's `image` input (the sliding window's sw batch); the training batch size by default. */
+  readonly segmenterBatch?: number;
+  /** The training and eval models also output `logits` (for parity checks; holds them in memory after a step). */
+  readonly logits?: boolean;
+  /** Seed of the initial weights written under MONAI's state-dict names; none written when undefined. */
+  readonly seed?: number;
+  readonly externalData?: ExternalDataOptions;
+}
+
+/**
+ * Writes the SwinUNETR fine-tuning artifacts into `dir`: the training model (parameters, `image`, `label` ->
+ * `loss`, `loss.dice`, `loss.ce`, `loss.dice.per_item_class`, optionally `logits`, and `<param>_grad` per
+ * parameter), the eval model (the same without gradients), the optimizer model, the `segmenter` forward model
+ * and the manifest; with a seed also `initial_weights.safetensors`.
+ */
+export function writeSwinUnetrArtifacts(dir: string, options: SwinUnetrOptions, artifact: SwinUnetrArtifactOptions = {}): ArtifactManifest {
+  const segmenterBatch = artifact.segmenterBatch ?? options.batchSize;
+  if (!Number.isInteger(segmenterBatch) || segmenterBatch < 1) {
+    throw new SwinUnetrOptionError(`segmenter batch must be a positive integer, got ${segmenterBatch}`);
+  }
+  const tg = buildSwinUnetrTrainingGraph(options);
+  const { loss, logits, ...parts } = tg.outputs;
+  const manifest = writeArtifacts(dir, {
+    graph: tg.graph,
+    loss,
+    extras: { ...parts, ...(artifact.logits ? { [LOGITS_OUTPUT]: logits } : {}) },
+    optimizer: artifact.optimizer ?? SWINUNETR_OPTIMIZER,
+    externalData: artifact.externalData,
+  });
+  const seg = buildSegmenterGraph(options, segmenterBatch);
+  const entry = writeForwardModel(path.join(dir, `${SEGMENTER_MODEL}.onnx`), {
+    inputs: [seg.image],
+    outputs: { [LOGITS_OUTPUT]: seg.logits },
+    externalData: artifact.externalData,
+  });
+  const complete: ArtifactManifest = { ...manifest, models: { ...manifest.models, forward: { [SEGMENTER_MODEL]: entry } } };
+  writeManifest(dir, complete);
+  if (artifact.seed !== undefined) {
+    writeSafetensors(path.join(dir, INITIAL_WEIGHTS_FILE), exportVocoStateDict(tg, freshVocoValues(tg, artifact.seed)));
+  }
+  return complete;
+}

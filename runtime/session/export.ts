@@ -1,0 +1,46 @@
+/**
+ * Self-contained copies of forward models: the parameters a forward model takes as inputs become initialisers
+ * holding the trainer's current values, so the file runs in a plain ONNX Runtime session with batch inputs only.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { onnx } from 'onnx-proto';
+import { ExternalDataOptions, writeModelFile } from '../../graph/onnx/external-data';
+import { ModelEntry } from '../../graph/onnx/manifest';
+import { tensorProto } from '../../graph/onnx/model';
+import { withFile } from '../../io/weights/file-access';
+import { Trainer, UnknownModelError } from './trainer';
+import { WeightFileError } from '../../io/weights/errors';
+
+/** Writes forward model `name` of the trainer's artifacts to `file` with the current parameters baked in. */
+export function exportForwardModel(trainer: Trainer, name: string, file: string, options: ExternalDataOptions = {}): ModelEntry {
+  const entry = trainer.manifest.models.forward[name];
+  if (!entry) throw new UnknownModelError(trainer.dir, name, trainer.manifest);
+  const source = path.join(trainer.dir, entry.file);
+  const model = onnx.ModelProto.decode(fs.readFileSync(source));
+  const graph = model.graph as onnx.GraphProto;
+  const baked = entry.inputs.filter((io) => io.role === 'parameter' || io.role === 'state');
+  const bakedNames = new Set(baked.map((io) => io.name));
+  const initializers = graph.initializer.map((t) => inlineExternal(path.dirname(source), t));
+  for (const io of baked) initializers.push(tensorProto(io.name, io.dtype, io.shape, trainer.parameters.get(io.name)));
+  const slim = onnx.ModelProto.create({
+    ...model,
+    graph: { ...graph, input: graph.input.filter((i) => !bakedNames.has(i.name ?? '')), initializer: initializers },
+  });
+  const written = writeModelFile(file, slim, options);
+  return {
+    file: path.basename(file),
+    ...(written.length > 1 ? { dataFile: path.basename(written[0]) } : {}),
+    inputs: entry.inputs.filter((io) => !bakedNames.has(io.name)),
+    outputs: entry.outputs,
+  };
+}
+
+/** An initialiser whose bytes sit in an external-data file, with the bytes read back into the message. */
+function inlineExternal(dir: string, t: onnx.ITensorProto): onnx.ITensorProto {
+  if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) return t;
+  const info = Object.fromEntries((t.externalData ?? []).map((e) => [e.key, e.value]));
+  const bytes = withFile(path.join(dir, String(info.location)), (f) => f.read(Number(info.offset ?? 0), Number(info.length)));
+  if (!bytes) throw new WeightFileError(path.join(dir, String(info.location)), `too short for initialiser ${t.name}`);
+  return { ...t, rawData: bytes, dataLocation: onnx.TensorProto.DataLocation.DEFAULT, externalData: [] };
+}

@@ -1,0 +1,33 @@
+/** Error measures for comparing our tensors with reference ones. */
+
+/** max |a - b| / max |b|: a relative error that ignores elements far below the tensor's scale. */
+export function maxRelative(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / scale;
+}
+
+export function norm(a: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  return Math.sqrt(s);
+}
+
+/** ||a - b|| / ||b|| over the first b.length elements of a. */
+export function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  for (let i = 0; i < b.length; i++) num += (a[i] - b[i]) ** 2;
+  return Math.sqrt(num) / norm(b);
+}
+
+/** Names whose error exceeds its bound, with the error: [] when all pass (a readable failure otherwise). */
+export function overBound(names: readonly string[], error: (name: string) => number, bound: (name: string) => number): string[] {
+  return names.flatMap((name) => {
+    const e = error(name);
+    return e <= bound(name) ? [] : [`${name}: ${e.toExponential(2)} > ${bound(name)}`];
+  });
+}

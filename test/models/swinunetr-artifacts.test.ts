@@ -1,0 +1,100 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { stateDictEntries } from '../../graph/models/swinunetr-encoder';
+import { LOGITS_OUTPUT, SEGMENTER_MODEL, writeSwinUnetrArtifacts } from '../../graph/models/swinunetr/artifacts';
+import { buildSegmenterGraph } from '../../graph/models/swinunetr/model';
+import { SWINUNETR_LEARNING_RATE, SwinUnetrOptionError, resolveSwinUnetrOptions } from '../../graph/models/swinunetr/options';
+import { INITIAL_WEIGHTS_FILE } from '../../graph/models/voco/artifacts';
+import { ArtifactManifest, readManifest } from '../../graph/onnx/manifest';
+import { Trainer, loadArtifacts } from '../../runtime/session/trainer';
+import { readSafetensors } from '../../io/weights/safetensors';
+import { Rng } from '../../common/rng';
+
+// Tiny preset at roi 32 with 2 input channels and 3 classes: small enough to run steps in a test.
+const OPTIONS = resolveSwinUnetrOptions({ preset: 'tiny', inChannels: 2, outChannels: 3, roi: 32, batchSize: 2 });
+const VOXELS = 32 ** 3;
+
+function batch(seed: number): { image: Float32Array; label: Float32Array } {
+  const rng = new Rng(seed);
+  const image = Float32Array.from({ length: 2 * 2 * VOXELS }, () => rng.uniform());
+  // Class by thresholds on the first channel, so the image predicts the label.
+  const label = new Float32Array(2 * VOXELS);
+  for (let n = 0; n < 2; n++) for (let v = 0; v < VOXELS; v++) label[n * VOXELS + v] = Math.floor(image[n * 2 * VOXELS + v] * 2.999);
+  return { image, label };
+}
+
+describe('SwinUNETR artifacts', () => {
+  let dir: string;
+  let manifest: ArtifactManifest;
+  let trainer: Trainer;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swinunetr-artifacts-'));
+    manifest = writeSwinUnetrArtifacts(dir, OPTIONS, { segmenterBatch: 3, seed: 4 });
+    trainer = await loadArtifacts(dir, { seed: 1 });
+  }, 300_000);
+
+  afterAll(async () => {
+    await trainer?.release();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the folder holds the training, eval, optimizer and segmenter models, the manifest and the initial weights', () => {
+    expect(fs.readdirSync(dir).sort()).toEqual(
+      [INITIAL_WEIGHTS_FILE, 'eval_model.onnx', 'manifest.json', 'optimizer_model.onnx', `${SEGMENTER_MODEL}.onnx`, 'training_model.onnx'].sort(),
+    );
+    expect(readManifest(dir)).toEqual(JSON.parse(JSON.stringify(manifest)));
+  });
+
+  test('the manifest names the batch inputs, the loss parts, one gradient per parameter and upstream AdamW', () => {
+    const io = (entries: readonly { name: string; shape: readonly number[]; role: string }[], role: string) =>
+      entries.filter((e) => e.role === role).map((e) => [e.name, [...e.shape]]);
+    const training = manifest.models.training;
+    expect(io(training.inputs, 'input')).toEqual([
+      ['image', [2, 2, 32, 32, 32]],
+      ['label', [2, 1, 32, 32, 32]],
+    ]);
+    expect(io(training.outputs, 'output')).toEqual([
+      ['loss', []],
+      ['loss.dice', []],
+      ['loss.ce', []],
+      ['loss.dice.per_item_class', [2, 2]],
+    ]);
+    const parameters = manifest.parameters.map((p) => p.name);
+    expect(io(training.outputs, 'gradient').map(([n]) => n)).toEqual(parameters.map((p) => `${p}_grad`));
+    expect(manifest.parameters.every((p) => p.trainable)).toBe(true);
+    expect(io(manifest.models.eval.outputs, 'gradient')).toEqual([]);
+    expect(manifest.optimizer).toMatchObject({ kind: 'adamw', weightDecay: 1e-5, amsgrad: false, betas: [0.9, 0.999], eps: 1e-8 });
+    const segmenter = manifest.models.forward[SEGMENTER_MODEL];
+    expect(io(segmenter.inputs, 'input')).toEqual([['image', [3, 2, 32, 32, 32]]]);
+    expect(segmenter.outputs.map((o) => [o.name, [...o.shape]])).toEqual([[LOGITS_OUTPUT, [3, 3, 32, 32, 32]]]);
+    expect(segmenter.inputs.filter((i) => i.role === 'parameter').map((i) => i.name)).toEqual(parameters);
+  });
+
+  test('the initial weights are the MONAI state dict in PyTorch order, relative-position buffers included', () => {
+    const weights = readSafetensors(path.join(dir, INITIAL_WEIGHTS_FILE));
+    const entries = stateDictEntries(buildSegmenterGraph(OPTIONS));
+    expect([...weights.values()].map((t) => [t.name, [...t.shape], t.dtype])).toEqual(entries.map((e) => [e.name, [...e.shape], e.dtype]));
+    expect(weights.get('out.conv.conv.bias')!.shape).toEqual([3]);
+    expect(weights.get('encoder1.layer.conv3.conv.weight')!.shape).toEqual([12, 2, 1, 1, 1]);
+  });
+
+  test('steps at the upstream learning rate lower the loss on a fixed batch; eval gives the training loss', async () => {
+    const fixed = batch(3);
+    const evaluated = await trainer.evaluate(fixed);
+    const first = await trainer.step(fixed, { lr: SWINUNETR_LEARNING_RATE });
+    expect(first.loss).toBeCloseTo(evaluated.loss, 5);
+    expect(Number(first.extras['loss.dice'].data[0]) + Number(first.extras['loss.ce'].data[0])).toBeCloseTo(first.loss, 5);
+    let last = first.loss;
+    for (let i = 0; i < 3; i++) last = (await trainer.step(fixed, { lr: SWINUNETR_LEARNING_RATE })).loss;
+    expect(Number.isFinite(last)).toBe(true);
+    expect(last).toBeLessThan(first.loss);
+  }, 300_000);
+
+  test('a segmenter batch that is not a positive integer is one clear line', () => {
+    expect(() => writeSwinUnetrArtifacts(path.join(dir, 'never'), OPTIONS, { segmenterBatch: 0 })).toThrow(SwinUnetrOptionError);
+    expect(() => writeSwinUnetrArtifacts(path.join(dir, 'never'), OPTIONS, { segmenterBatch: 0 })).toThrow(/segmenter batch must be a positive integer, got 0/);
+    expect(fs.existsSync(path.join(dir, 'never'))).toBe(false);
+  });
+});
