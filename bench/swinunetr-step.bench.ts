@@ -15,6 +15,7 @@ import { writeSwinUnetrArtifacts } from '../graph/models/swinunetr/artifacts';
 import { SWINUNETR_LEARNING_RATE, resolveSwinUnetrOptions } from '../graph/models/swinunetr/options';
 import { Trainer } from '../runtime/session/trainer';
 import { runTorchStep, torchUnavailable } from './torch-step';
+import { median } from './median';
 
 const preset = (process.argv[2] ?? 'tiny') as SwinPreset;
 const threads = Number(process.argv[3] ?? 2);
@@ -22,7 +23,6 @@ const steps = Number(process.argv[4] ?? 2);
 const options = resolveSwinUnetrOptions({ preset, roi: 96, batchSize: 4, outChannels: 14 });
 /** PyTorch's step runs only with this much free memory (its tiny roi-96 step was not measured here yet). */
 const TORCH_GIB = 14;
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
 async function ours(work: string): Promise<{ stepSeconds: number; peakGiB: number }> {
   writeSwinUnetrArtifacts(work, options);

@@ -18,10 +18,10 @@ import { writeVocoArtifacts } from '../graph/models/voco/artifacts';
 import { resolveSources } from '../runtime/voco/data-sources';
 import { stepFeeds } from '../runtime/voco/task';
 import { Trainer } from '../runtime/session/trainer';
+import { median } from './median';
 
 const options = resolveVocoOptions({ preset: 'tiny', roi: 64, batchSize: 1, swBatchSize: 1 });
 const THREADS = 2;
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
 async function run(rounds: number, dirs: readonly string[]): Promise<void> {
   const vg = buildVocoGraph(options, 'train');

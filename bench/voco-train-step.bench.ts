@@ -22,6 +22,7 @@ import { resolveSources } from '../runtime/voco/data-sources';
 import { stepFeeds } from '../runtime/voco/task';
 import { Trainer } from '../runtime/session/trainer';
 import { runTorchStep, torchUnavailable } from './torch-step';
+import { median } from './median';
 
 const threads = Number(process.argv[2] ?? 2);
 const steps = Number(process.argv[3] ?? 3);
@@ -42,10 +43,6 @@ interface StepNumbers {
   readonly buildSeconds: number;
 }
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const seconds = (from: bigint): number => Number(process.hrtime.bigint() - from) / 1e9;
 const peakGiB = (): number => process.resourceUsage().maxRSS / 2 ** 20;
 
