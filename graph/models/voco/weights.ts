@@ -135,7 +135,7 @@ export function completeVocoValues(vg: Pick<VocoGraph, 'graph'>, match: Pick<Voc
 const isCheckpoint = (file: string): boolean => path.extname(file).toLowerCase() === '.ckpt';
 
 /** Our training checkpoints hold parameters and state only; the fixed buffers are this model's own. */
-export function withBuffers(tensors: TensorMap, entries: readonly StateDictEntry[]): TensorMap {
+function withBuffers(tensors: TensorMap, entries: readonly StateDictEntry[]): TensorMap {
   const out: TensorMap = new Map(tensors);
   for (const e of entries) {
     if (e.kind === 'buffer' && !out.has(e.name)) out.set(e.name, namedTensor(e.name, 'int64', e.shape, relativePositionIndex(Math.round(Math.cbrt(e.shape[0])))));
