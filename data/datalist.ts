@@ -238,7 +238,7 @@ export function loadPretrainConfig(configFile: string): DatasetEntry[] {
 const NIFTI_NAME = /\.nii(\.gz)?$/i;
 
 /** The NIfTI files of a folder, or the files matching a `*`/`?` pattern in the last path component, sorted. */
-function listFiles(spec: string, where: string): string[] {
+export function listFiles(spec: string, where: string): string[] {
   const isPattern = /[*?]/.test(path.basename(spec));
   const dir = isPattern ? path.dirname(spec) : spec;
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new DatalistError(`${where}: folder ${dir} does not exist`);

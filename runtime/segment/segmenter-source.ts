@@ -11,10 +11,9 @@ import type * as ort from 'onnxruntime-node';
 import { UserError } from '../../common/user-error';
 import { readDatalistClassNames } from '../../data/datalist';
 import { PARAMETERS_GROUP, loadCheckpoint } from '../../io/checkpoint';
-import type { TensorMap } from '../../io/weights/tensor-map';
-import { readSegmenterFacts, swinUnetrShapeOf, writeSegmenterModel } from '../../graph/models/swinunetr/segmenter-file';
+import { readSegmenterFacts, writeSegmenterModel } from '../../graph/models/swinunetr/segmenter-file';
 import { resolveSwinUnetrOptions } from '../../graph/models/swinunetr/options';
-import { readWeightFile } from '../../graph/models/voco/weights';
+import { WeightSource, importSwinUnetrWeights, inferSwinUnetrOptions, readWeightSource } from '../../graph/models/swinunetr/weights';
 import { ProviderOptions, createSession } from '../session/providers';
 import { SessionPredictor, sessionPredictor } from './session-predictor';
 import type { Triple } from './window-plan';
@@ -86,18 +85,21 @@ async function openOnnxSegmenter(file: string, request: SegmenterRequest): Promi
 }
 
 async function openWeightsSegmenter(file: string, request: SegmenterRequest): Promise<OpenSegmenter> {
-  const isCheckpoint = path.extname(file).toLowerCase() === '.ckpt';
-  const checkpoint = isCheckpoint ? loadCheckpoint<RunMeta>(file) : undefined;
-  const tensors = checkpoint ? checkpoint.groups.get(PARAMETERS_GROUP) : readWeightFile(file);
-  if (!tensors) throw new SegmenterModelError(`--model ${file}: the checkpoint has no "${PARAMETERS_GROUP}" group`);
-  const shape = swinUnetrShapeOf(file, tensors);
+  const checkpoint = path.extname(file).toLowerCase() === '.ckpt' ? loadCheckpoint<RunMeta>(file) : undefined;
+  const tensors = checkpoint ? checkpoint.groups.get(PARAMETERS_GROUP) : undefined;
+  if (checkpoint && !tensors) throw new SegmenterModelError(`--model ${file}: the checkpoint has no "${PARAMETERS_GROUP}" group`);
+  const read: WeightSource = tensors ? { source: file, file, kind: 'checkpoint', tensors } : readWeightSource(file);
+  const shape = inferSwinUnetrOptions(read.tensors, file);
+  if (shape.outChannels === undefined) throw new SegmenterModelError(`--model ${file}: has no output layer (out.conv.conv.weight): not a segmentation model`);
   const recorded = checkpoint ? checkpointFacts(checkpoint.meta) : {};
   const roi = request.roi ?? recorded.roi ?? DEFAULT_SEGMENT_ROI;
   const options = resolveSwinUnetrOptions({ ...shape, roi, batchSize: request.swBatchSize });
+  // Strict: a segmenter with a fresh layer would segment with random weights.
+  const { values } = importSwinUnetrWeights(file, options, { seed: 0, strict: true, read });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'voco-segmenter-'));
   try {
     const onnxFile = path.join(dir, 'segmenter.onnx');
-    writeSegmenterModel(onnxFile, options, floatValues(tensors), file, { batch: request.swBatchSize });
+    writeSegmenterModel(onnxFile, options, values, file, { batch: request.swBatchSize });
     const session = await createSession(onnxFile, request);
     const predictor = sessionPredictor(session, { roi: [roi, roi, roi] as Triple, inChannels: options.inChannels });
     return {
@@ -117,13 +119,6 @@ async function openWeightsSegmenter(file: string, request: SegmenterRequest): Pr
     fs.rmSync(dir, { recursive: true, force: true });
     throw error;
   }
-}
-
-/** Float parameter values by name (the int64 relative-position buffers are the model's own). */
-function floatValues(tensors: TensorMap): Map<string, Float32Array> {
-  const values = new Map<string, Float32Array>();
-  for (const [name, t] of tensors) if (t.data instanceof Float32Array) values.set(name, t.data);
-  return values;
 }
 
 /** The part of a training run's checkpoint document read here. */

@@ -8,7 +8,6 @@ import { ConstantData } from '../../core/graph';
 import { writeForwardModel } from '../../onnx/artifacts';
 import { ExternalDataOptions } from '../../onnx/external-data';
 import { ModelEntry } from '../../onnx/manifest';
-import type { TensorMap } from '../../../io/weights/tensor-map';
 import { readModelMetadata } from '../../onnx/metadata';
 import { SwinUnetrOptionError, SwinUnetrOptions } from './options';
 import { buildSegmenterGraph } from './model';
@@ -65,21 +64,6 @@ export function writeSegmenterModel(
       ...(names ? { [SEGMENTER_METADATA.classNames]: names } : {}),
     },
   });
-}
-
-const PATCH_EMBED_KEY = 'swinViT.patch_embed.proj.weight';
-const OUT_KEY = 'out.conv.conv.weight';
-
-/**
- * The SwinUNETR a state dict (MONAI names) is for, from its shapes: the feature size and input channels from the
- * patch embedding [F, Cin, 2, 2, 2], the classes from the output convolution [Cout, F, 1, 1, 1].
- */
-export function swinUnetrShapeOf(file: string, tensors: TensorMap): Pick<SwinUnetrOptions, 'featureSize' | 'inChannels' | 'outChannels'> {
-  const patch = tensors.get(PATCH_EMBED_KEY);
-  const out = tensors.get(OUT_KEY);
-  if (!patch || !out) throw new SwinUnetrOptionError(`${file}: has no ${!patch ? PATCH_EMBED_KEY : OUT_KEY} (not SwinUNETR segmentation weights)`);
-  if (patch.shape.length !== 5 || out.shape.length !== 5) throw new SwinUnetrOptionError(`${file}: ${PATCH_EMBED_KEY} or ${OUT_KEY} is not a 3-D convolution weight`);
-  return { featureSize: patch.shape[0], inChannels: patch.shape[1], outChannels: out.shape[0] };
 }
 
 /** What a segmenter file's metadata says of it; fields are absent for a model written elsewhere. */
