@@ -10,7 +10,7 @@ import * as path from 'path';
 import type * as ort from 'onnxruntime-node';
 import { UserError } from '../../common/user-error';
 import { readDatalistClassNames } from '../../data/datalist';
-import { PARAMETERS_GROUP, loadCheckpoint } from '../../io/checkpoint';
+import { PARAMETERS_GROUP, loadCheckpoint, loadCheckpointMeta } from '../../io/checkpoint';
 import { readSegmenterFacts, writeSegmenterModel } from '../../graph/models/swinunetr/segmenter-file';
 import { resolveSwinUnetrOptions } from '../../graph/models/swinunetr/options';
 import { WeightSource, importSwinUnetrWeights, inferSwinUnetrOptions, readWeightSource } from '../../graph/models/swinunetr/weights';
@@ -91,7 +91,7 @@ async function openWeightsSegmenter(file: string, request: SegmenterRequest): Pr
   const read: WeightSource = tensors ? { source: file, file, kind: 'checkpoint', tensors } : readWeightSource(file);
   const shape = inferSwinUnetrOptions(read.tensors, file);
   if (shape.outChannels === undefined) throw new SegmenterModelError(`--model ${file}: has no output layer (out.conv.conv.weight): not a segmentation model`);
-  const recorded = checkpoint ? checkpointFacts(checkpoint.meta) : {};
+  const recorded = checkpoint ? runFacts(checkpoint.meta) : {};
   const roi = request.roi ?? recorded.roi ?? DEFAULT_SEGMENT_ROI;
   const options = resolveSwinUnetrOptions({ ...shape, roi, batchSize: request.swBatchSize });
   // Strict: a segmenter with a fresh layer would segment with random weights.
@@ -124,7 +124,7 @@ async function openWeightsSegmenter(file: string, request: SegmenterRequest): Pr
 /** The part of a training run's checkpoint document read here. */
 type RunMeta = { config?: { roi?: unknown; data?: unknown } } | undefined;
 
-interface RecordedFacts {
+export interface RecordedFacts {
   readonly roi?: number;
   readonly classNames?: ReadonlyMap<number, string>;
 }
@@ -133,7 +133,11 @@ interface RecordedFacts {
  * What a fine-tuning checkpoint records of its run: the training roi (`config.roi`) and the class names of its
  * datalist (`config.data`, when that file is still there and has a `labels` table).
  */
-function checkpointFacts(meta: RunMeta): RecordedFacts {
+export function recordedRunFacts(file: string): RecordedFacts {
+  return path.extname(file).toLowerCase() === '.ckpt' ? runFacts(loadCheckpointMeta<RunMeta>(file)) : {};
+}
+
+function runFacts(meta: RunMeta): RecordedFacts {
   const config = meta?.config ?? {};
   const roi = typeof config.roi === 'number' && Number.isInteger(config.roi) ? config.roi : undefined;
   let classNames: ReadonlyMap<number, string> | undefined;
