@@ -3,7 +3,6 @@
  * reference tensors, exports read back identical (in our readers, in PyTorch, and as a plain ONNX Runtime
  * session), and weights arriving as a `.pt` give the reference model's loss under `voco grad`.
  */
-import { spawnSync } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -28,9 +27,9 @@ import { normaliseKey, normaliseStateDict } from '../../io/weights/state-dict';
 import { NamedTensor, TensorMap, namedTensor, tensorBytes, toFloat32 } from '../../io/weights/tensor-map';
 import { writeTorchCheckpoint } from '../../io/weights/torch-writer';
 import { cpuSession, runSession } from '../helpers/ort';
+import { runVoco } from '../helpers/cli';
 import { REFERENCE, python, runPython, withTorch } from './weights-helpers';
 
-const ROOT = path.resolve(__dirname, '../..');
 const CHECKPOINTS = path.join(REFERENCE, 'checkpoints');
 const MODEL = path.join(REFERENCE, 'model/tiny12_r64_b1');
 const WEIGHTS = path.join(MODEL, 'weights.safetensors');
@@ -38,11 +37,7 @@ const haveReference = fs.existsSync(CHECKPOINTS) && fs.existsSync(WEIGHTS);
 if (!haveReference) console.log(`skipped weights-cli tests: no reference files at ${REFERENCE}`);
 const describeReference = haveReference ? describe : describe.skip;
 
-/** Runs the real CLI (`voco ...` through tsx). */
-function voco(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'cli/main.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const voco = (...args: string[]) => runVoco(args);
 
 const hex = (t: NamedTensor) => createHash('sha256').update(tensorBytes(t)).digest('hex');
 /** name, dtype, shape and a digest of the bytes of each tensor, in order. */

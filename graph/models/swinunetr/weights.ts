@@ -183,9 +183,18 @@ export function importSwinUnetrWeights(source: string, options: SwinUnetrOptions
   return { values, report: { ...partial, summary: summarise(partial) } };
 }
 
+const segmenters = new Map<string, SegmenterGraph>();
+
 function segmenterFor(options: Pick<SwinUnetrOptions, 'featureSize' | 'inChannels' | 'outChannels'>): SegmenterGraph {
-  // Parameters and buffers do not depend on the roi or the batch: the smallest graph names them all.
-  return buildSegmenterGraph({ ...options, roi: 32, batchSize: 1 }, 1);
+  // Parameters and buffers do not depend on the roi or the batch: the smallest graph names them all. Kept for the
+  // next import of the same model (a graph is never changed after it is built).
+  const key = `${options.featureSize}/${options.inChannels}/${options.outChannels}`;
+  let graph = segmenters.get(key);
+  if (!graph) {
+    if (segmenters.size >= 4) segmenters.delete(segmenters.keys().next().value as string);
+    segmenters.set(key, (graph = buildSegmenterGraph({ ...options, roi: 32, batchSize: 1 }, 1)));
+  }
+  return graph;
 }
 
 function mismatchReason(m: ShapeMismatch): string {
