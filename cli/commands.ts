@@ -8,7 +8,8 @@ import { trainCommand } from './train';
 import { importWeightsCommand } from './import-weights';
 import { exportCommand } from './export';
 import { evaluateCommand } from './evaluate';
+import { segmentCommand } from './segment';
 
 /** Every `voco` sub-command; each lives in its own file under cli/. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [preprocessCommand, cacheCommand, buildGraphCommand, gradCommand, phantomCommand, trainCommand, importWeightsCommand, exportCommand, evaluateCommand];
+export const commands: CommandModule<any, any>[] = [preprocessCommand, cacheCommand, buildGraphCommand, gradCommand, phantomCommand, trainCommand, importWeightsCommand, exportCommand, evaluateCommand, segmentCommand];

@@ -4,8 +4,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { writeBytesAtomically } from '../common/atomic-file';
 import { alignedTable, csvText } from '../common/table';
 import { UserError } from '../common/user-error';
-import type { DatalistKey } from '../data/datalist';
-import { loadLabelledList } from '../data/labelled-datalist';
+import { DatalistKey, loadLabelledList } from '../data/datalist';
 import { CaseResult, HD_PERCENTILE, evaluateCase, summarise } from '../data/metrics/evaluate';
 import { csvRows, diceTable, foregroundNames, hd95Table, summaryTable } from '../data/metrics/evaluation-report';
 import { PREDICTION_SUFFIX } from '../data/prediction-name';
@@ -29,7 +28,7 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
   handler: (args) => {
     if (!fs.existsSync(args.pred) || !fs.statSync(args.pred).isDirectory()) throw new UserError(`--pred: folder ${args.pred} does not exist`);
     if (args.out !== undefined && !fs.existsSync(path.dirname(path.resolve(args.out)))) throw new UserError(`--out: folder ${path.dirname(path.resolve(args.out))} does not exist`);
-    const list = loadLabelledList(args.truth, args.list);
+    const list = loadLabelledList(args.truth, args.list, { checkExists: false });
     const numClasses = list.classNames && Math.max(...list.classNames.keys()) + 1;
     process.stderr.write(`evaluating the "${list.key}" list of ${args.truth}: ${list.entries.length} cases, predictions from ${args.pred}\n`);
     const cases: CaseResult[] = list.entries.map((entry, i) => {

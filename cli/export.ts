@@ -1,6 +1,9 @@
 import type { Argv, CommandModule } from 'yargs';
 import { UserError } from '../common/user-error';
+import { exportSwinUnetr } from '../graph/models/swinunetr/export';
+import { isSwinUnetrStateDict, readWeightSource } from '../graph/models/swinunetr/weights';
 import { EXPORT_FORMATS, ExportFormat, describeFeatureSize, exportVoco } from '../graph/models/voco/weight-files';
+import { DEFAULT_SEGMENT_ROI, recordedRunFacts } from '../runtime/segment/segmenter-source';
 
 /** A `voco export --formats` list naming something we do not write. */
 export class ExportFormatError extends UserError {}
@@ -9,9 +12,12 @@ interface ExportArgs {
   source: string;
   out: string;
   formats: string;
-  roi: number;
+  roi?: number;
   'encoder-batch': number;
+  'segmenter-batch': number;
 }
+
+const VOCO_ENCODER_ROI = 64;
 
 function parseFormats(list: string): ExportFormat[] {
   const formats = list.split(',').map((f) => f.trim()).filter((f) => f.length > 0);
@@ -20,23 +26,39 @@ function parseFormats(list: string): ExportFormat[] {
   return formats as ExportFormat[];
 }
 
-/** `voco export`: a checkpoint or weight file to encoder.onnx, upstream safetensors and an upstream `.pt`. */
+/**
+ * `voco export`: VoCo weights to encoder.onnx and the upstream state dict; a fine-tuned SwinUNETR (told by its
+ * decoder and output keys) to segmenter.onnx and MONAI's state dict.
+ */
 export const exportCommand: CommandModule<object, ExportArgs> = {
   command: 'export <source>',
-  describe: 'write encoder.onnx (self-contained), voco_weights.safetensors and voco_weights.pt (upstream form) from a checkpoint or weight file',
+  describe: 'VoCo weights: encoder.onnx, voco_weights.safetensors/.pt; a fine-tuned SwinUNETR: segmenter.onnx, swinunetr_weights.safetensors/.pt',
   builder: (yargs: Argv) =>
     yargs
-      .positional('source', { type: 'string', demandOption: true, describe: 'training checkpoint (.ckpt) or weight file (.pt/.pth, .safetensors)' })
+      .positional('source', { type: 'string', demandOption: true, describe: 'training or fine-tuning checkpoint (.ckpt) or weight file (.pt/.pth, .safetensors)' })
       .option('out', { type: 'string', demandOption: true, describe: 'folder to write into' })
       .option('formats', { type: 'string', default: EXPORT_FORMATS.join(','), describe: 'what to write' })
-      .option('roi', { type: 'number', default: 64, describe: "side of the encoder's input crops (a multiple of 32)" })
-      .option('encoder-batch', { type: 'number', default: 1, describe: "crops per encoder run (the encoder's batch dimension)" }) as unknown as Argv<ExportArgs>,
+      .option('roi', { type: 'number', describe: "side of the model's input windows (a multiple of 32)", defaultDescription: `VoCo ${VOCO_ENCODER_ROI}; SwinUNETR the checkpoint's training roi, else ${DEFAULT_SEGMENT_ROI}` })
+      .option('encoder-batch', { type: 'number', default: 1, describe: "crops per encoder run (the encoder's batch dimension)" })
+      .option('segmenter-batch', { type: 'number', default: 1, describe: "windows per segmenter run (its fixed batch dimension; voco segment pads the last partial batch)" }) as unknown as Argv<ExportArgs>,
   handler: (args) => {
-    const { imported, written } = exportVoco(args.source, args.out, {
-      formats: parseFormats(args.formats),
-      roi: args.roi,
-      encoderBatch: args['encoder-batch'],
-    });
+    const formats = parseFormats(args.formats);
+    const read = readWeightSource(args.source);
+    if (isSwinUnetrStateDict(read.tensors)) {
+      const recorded = recordedRunFacts(read.file);
+      const { options, written } = exportSwinUnetr(args.source, args.out, {
+        formats,
+        roi: args.roi ?? recorded.roi ?? DEFAULT_SEGMENT_ROI,
+        batch: args['segmenter-batch'],
+        classNames: recorded.classNames,
+        read,
+      });
+      const o = options;
+      process.stdout.write(`read ${read.file}: SwinUNETR ${describeFeatureSize(o.featureSize)}, ${o.inChannels} channel(s) -> ${o.outChannels} classes; segmenter roi ${o.roi}, batch ${o.batchSize}\n`);
+      for (const file of written) process.stdout.write(`wrote ${file}\n`);
+      return;
+    }
+    const { imported, written } = exportVoco(args.source, args.out, { formats, roi: args.roi ?? VOCO_ENCODER_ROI, encoderBatch: args['encoder-batch'] });
     process.stdout.write(`read ${args.source}: ${describeFeatureSize(imported.featureSize)}\n`);
     for (const file of written) process.stdout.write(`wrote ${file}\n`);
   },

@@ -63,14 +63,61 @@ export interface SegmentationDatalist {
   readonly classNames?: ReadonlyMap<number, string>;
 }
 
-export interface SegmentationListOptions {
+export interface LabelledListOptions {
   /** Folder the listed paths are relative to; default the JSON file's folder (as MONAI). */
   readonly baseDir?: string;
+  /** Refuse a listed file that does not exist (default true; an evaluation reports missing files per case). */
+  readonly checkExists?: boolean;
+}
+
+export interface SegmentationListOptions extends LabelledListOptions {
   /**
    * Also read each pair's NIfTI headers and refuse a label whose grid (shape or affine) differs from its image's
    * (default true).
    */
   readonly checkGrids?: boolean;
+}
+
+/** One list of `{image, label}` pairs of a Decathlon datalist, with the datalist's class names. */
+export interface LabelledList {
+  readonly key: DatalistKey;
+  readonly entries: readonly LabelledCase[];
+  /** The `labels` table (`{"0": "background", "1": "spleen"}`) by class index, when the datalist has one. */
+  readonly classNames?: ReadonlyMap<number, string>;
+}
+
+/**
+ * List `key` of `{image, label}` pairs of a Decathlon datalist, paths resolved against the JSON's folder, and its
+ * class names. A missing or empty list, an entry without a label or a bad `labels` table is a one-line
+ * DatalistError naming the JSON.
+ */
+export function loadLabelledList(jsonFile: string, key: DatalistKey, options: LabelledListOptions = {}): LabelledList {
+  const json = readDatalistObject(jsonFile);
+  const entries = labelledEntries(jsonFile, json, key, options);
+  if (entries === undefined) throw new DatalistError(`${jsonFile}: has no "${key}" list`);
+  if (entries.length === 0) throw new DatalistError(`${jsonFile}: the "${key}" list is empty`);
+  const classNames = readClassNames(jsonFile, json.labels);
+  return { key, entries, ...(classNames ? { classNames } : {}) };
+}
+
+/** The class names of a datalist's `labels` table, undefined when it has none. */
+export function readDatalistClassNames(jsonFile: string): ReadonlyMap<number, string> | undefined {
+  return readClassNames(jsonFile, readDatalistObject(jsonFile).labels);
+}
+
+function labelledEntries(jsonFile: string, json: Record<string, unknown>, key: DatalistKey, options: LabelledListOptions): LabelledCase[] | undefined {
+  const list = readList(jsonFile, json, key);
+  if (list === undefined) return undefined;
+  const baseDir = options.baseDir ?? path.dirname(jsonFile);
+  const resolve = (listed: unknown, missing: string) =>
+    options.checkExists ?? true ? listedPath(jsonFile, baseDir, listed, missing) : resolvedPath(jsonFile, baseDir, listed, missing);
+  return list.map((item, i) => {
+    if (typeof item === 'string') throw new DatalistError(`${jsonFile}: ${key}[${i}] (${item}) has no label path: a labelled list needs {"image": ..., "label": ...}`);
+    const entry = (item ?? {}) as { image?: unknown; label?: unknown };
+    const image = resolve(entry.image, `${key}[${i}] has no image path`);
+    const label = resolve(entry.label, `${key}[${i}] (${String(entry.image)}) has no label path`);
+    return { image, label };
+  });
 }
 
 /**
@@ -79,29 +126,15 @@ export interface SegmentationListOptions {
  * one-line DatalistError (or LabelGridError) naming the file.
  */
 export function loadSegmentationDatalist(jsonFile: string, options: SegmentationListOptions = {}): SegmentationDatalist {
+  const training = loadLabelledList(jsonFile, 'training', options);
   const json = readDatalistObject(jsonFile);
-  const baseDir = options.baseDir ?? path.dirname(jsonFile);
-  const pairs = (key: DatalistKey): LabelledCase[] | null => {
-    const list = readList(jsonFile, json, key);
-    if (list === undefined) return null;
-    return list.map((item, i) => {
-      if (typeof item === 'string') throw new DatalistError(`${jsonFile}: ${key}[${i}] is a bare path; a labelled list needs {"image": ..., "label": ...}`);
-      const entry = (item ?? {}) as { image?: unknown; label?: unknown };
-      const image = listedPath(jsonFile, baseDir, entry.image, `${key}[${i}] has no image path`);
-      const label = listedPath(jsonFile, baseDir, entry.label, `${key}[${i}] has no label path`);
-      return { image, label };
-    });
-  };
-  const training = pairs('training');
-  if (training === null) throw new DatalistError(`${jsonFile}: has no "training" list`);
-  if (training.length === 0) throw new DatalistError(`${jsonFile}: the "training" list is empty`);
-  const validation = pairs('validation');
-  if (options.checkGrids ?? true) for (const c of [...training, ...(validation ?? [])]) checkPairGrid(c);
-  const classNames = readClassNames(jsonFile, json.labels);
-  if (validation !== null) return { training, validation, classNames };
+  const validation = labelledEntries(jsonFile, json, 'validation', options) ?? null;
+  if (options.checkGrids ?? true) for (const c of [...training.entries, ...(validation ?? [])]) checkPairGrid(c);
+  const named = training.classNames ? { classNames: training.classNames } : {};
+  if (validation !== null) return { training: [...training.entries], validation, ...named };
   const count = typeof json.numTraining === 'number' ? ` (numTraining ${json.numTraining})` : '';
   const missingValidation = `${jsonFile}: has no "validation" list${count}; it names no validation cases`;
-  return { training, validation, missingValidation, classNames };
+  return { training: [...training.entries], validation, missingValidation, ...named };
 }
 
 function checkPairGrid({ image, label }: LabelledCase): void {
@@ -112,18 +145,16 @@ function checkPairGrid({ image, label }: LabelledCase): void {
   checkLabelGrid(image, grid(image), label, grid(label));
 }
 
+/** A `labels` table `{"<class index>": "<name>"}`; an empty one is none. */
 function readClassNames(jsonFile: string, table: unknown): ReadonlyMap<number, string> | undefined {
   if (table === undefined) return undefined;
-  const entries = typeof table === 'object' && table !== null && !Array.isArray(table) ? Object.entries(table) : [];
-  const names = new Map<number, string>();
-  for (const [index, name] of entries) {
-    if (!/^\d+$/.test(index) || typeof name !== 'string') break;
-    names.set(Number(index), name);
+  const entries = typeof table === 'object' && table !== null && !Array.isArray(table) ? Object.entries(table) : undefined;
+  const bad = entries === undefined ? JSON.stringify(table) : entries.find(([index, name]) => !/^\d+$/.test(index) || typeof name !== 'string');
+  if (bad !== undefined) {
+    const what = Array.isArray(bad) ? `; entry ${JSON.stringify(bad[0])}: ${JSON.stringify(bad[1])} is not one` : '';
+    throw new DatalistError(`${jsonFile}: "labels" must map class indices to names, e.g. {"0": "background", "1": "liver"}${what}`);
   }
-  if (names.size === 0 || names.size !== entries.length) {
-    throw new DatalistError(`${jsonFile}: "labels" must map class indices to names, e.g. {"0": "background", "1": "liver"}`);
-  }
-  return names;
+  return entries!.length ? new Map(entries!.map(([index, name]) => [Number(index), name as string])) : undefined;
 }
 
 function readDatalistObject(jsonFile: string): Record<string, unknown> {
@@ -142,10 +173,15 @@ function readList(jsonFile: string, json: Record<string, unknown>, key: Datalist
 
 /** A listed path resolved against `baseDir`, checked to exist. */
 function listedPath(jsonFile: string, baseDir: string, listed: unknown, missing: string): string {
-  if (typeof listed !== 'string' || listed === '') throw new DatalistError(`${jsonFile}: ${missing}`);
-  const file = path.normalize(path.resolve(baseDir, listed));
+  const file = resolvedPath(jsonFile, baseDir, listed, missing);
   if (!fs.existsSync(file)) throw new DatalistError(`${jsonFile}: listed file ${file} does not exist`);
   return file;
+}
+
+/** A listed path resolved against `baseDir`; `missing` when it is not a path. */
+function resolvedPath(jsonFile: string, baseDir: string, listed: unknown, missing: string): string {
+  if (typeof listed !== 'string' || listed === '') throw new DatalistError(`${jsonFile}: ${missing}`);
+  return path.normalize(path.resolve(baseDir, listed));
 }
 
 /** One dataset of a pre-training config. */
@@ -202,7 +238,7 @@ export function loadPretrainConfig(configFile: string): DatasetEntry[] {
 const NIFTI_NAME = /\.nii(\.gz)?$/i;
 
 /** The NIfTI files of a folder, or the files matching a `*`/`?` pattern in the last path component, sorted. */
-function listFiles(spec: string, where: string): string[] {
+export function listFiles(spec: string, where: string): string[] {
   const isPattern = /[*?]/.test(path.basename(spec));
   const dir = isPattern ? path.dirname(spec) : spec;
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new DatalistError(`${where}: folder ${dir} does not exist`);

@@ -66,6 +66,11 @@ export function loadCheckpoint<Meta>(file: string): Checkpoint<Meta> {
   return { step: document.step, groups, meta: document.meta as Meta };
 }
 
+/** The JSON document of a checkpoint without reading its tensors. */
+export function loadCheckpointMeta<Meta>(file: string): Meta {
+  return readDocument(file).meta as Meta;
+}
+
 /** Checkpoint files of `dir`, oldest first (by step in the name). Temporary files of interrupted writes are ignored. */
 export function listCheckpoints(dir: string): { step: number; file: string }[] {
   if (!fs.existsSync(dir)) return [];

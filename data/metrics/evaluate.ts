@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from '../../common/user-error';
-import type { LabelledEntry } from '../labelled-datalist';
+import type { LabelledCase } from '../datalist';
 import { loadVolume } from '../nifti/read';
 import { imageName, predictionFileName } from '../prediction-name';
 import { allClose, columnNorms } from '../transforms/matrix';
@@ -87,7 +87,7 @@ export function scorePair(pred: Uint16Array, truth: Uint16Array, grid: Volume, n
  * `numClasses` (from a datalist's labels table) bounds the class values; without it the case's own largest
  * value decides.
  */
-export function evaluateCase(entry: LabelledEntry, predDir: string, numClasses?: number): CaseResult {
+export function evaluateCase(entry: LabelledCase, predDir: string, numClasses?: number): CaseResult {
   const prediction = path.join(predDir, predictionFileName(entry.image));
   const base = { name: imageName(entry.image), prediction, truth: entry.label, dice: [], meanDice: NaN, hd95: [], inTruth: [], inPrediction: [] };
   if (!fs.existsSync(prediction)) return { ...base, status: 'missing prediction' };

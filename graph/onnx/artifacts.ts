@@ -125,6 +125,8 @@ export interface ForwardModelSpec extends ForwardSpec {
   /** Parameter values to bake in as initialisers (by parameter name), making the model self-contained. */
   readonly weights?: ReadonlyMap<string, ConstantData>;
   readonly externalData?: ExternalDataOptions;
+  /** The model's metadata_props. */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -144,7 +146,7 @@ export function writeForwardModel(file: string, spec: ForwardModelSpec): ModelEn
     else inputs.push({ name: p.tensor.name, tensor: p.tensor, role: p.trainable ? 'parameter' : 'state' });
   }
   for (const t of spec.inputs ?? graph.inputs) inputs.push({ name: t.name, tensor: t, role: 'input' });
-  return writeGraphModel(path.dirname(file), path.basename(file), inputs, outs, spec.externalData, weights);
+  return writeGraphModel(path.dirname(file), path.basename(file), inputs, outs, spec.externalData, weights, spec.metadata);
 }
 
 /** Writes one model over `inputs` (those no node reads are dropped) and `outputs`; returns its manifest entry. */
@@ -155,8 +157,9 @@ export function writeGraphModel(
   outputs: readonly IoTensor[],
   externalData?: ExternalDataOptions,
   weights?: ReadonlyMap<Tensor, ConstantData>,
+  metadata?: Readonly<Record<string, string>>,
 ): ModelEntry {
-  const model = buildModel({ name: path.basename(file, '.onnx'), inputs: inputs.map((i) => i.tensor), outputs, weights });
+  const model = buildModel({ name: path.basename(file, '.onnx'), inputs: inputs.map((i) => i.tensor), outputs, weights, metadata });
   const graph = model.graph!;
   const used = usedInputNames(graph);
   const kept = inputs.filter((i) => used.has(i.name) && !weights?.has(i.tensor));

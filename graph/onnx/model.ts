@@ -45,6 +45,8 @@ export interface ModelSpec {
   /** Inputs baked into the model as initialisers instead (e.g. the weights of a self-contained encoder). */
   readonly weights?: ReadonlyMap<Tensor, ConstantData>;
   readonly docString?: string;
+  /** ONNX metadata_props: facts a reader of the file needs beyond its graph (e.g. class names). */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 export class ModelSpecError extends Error {
@@ -101,6 +103,7 @@ export function buildModel(spec: ModelSpec): onnx.ModelProto {
     opsetImport: [{ domain: '', version: opset }],
     producerName: 'voco-onnx',
     docString: spec.docString,
+    metadataProps: Object.entries(spec.metadata ?? {}).map(([key, value]) => ({ key, value })),
     graph: {
       name: spec.name,
       node: [...emitted, ...extraIdentities],

@@ -57,6 +57,43 @@ export class TrainingProgress {
   }
 }
 
+/**
+ * The progress line of sliding-window inference over one volume: windows done of total, windows/s, ETA. On a
+ * terminal it redraws in place; in a log file it prints a line every few seconds.
+ */
+export class WindowProgress {
+  private readonly bar: SingleBar;
+  private readonly started: number;
+
+  constructor(
+    label: string,
+    total: number,
+    stream: NodeJS.WriteStream = process.stderr,
+    now = Date.now(),
+  ) {
+    this.started = now;
+    this.bar = new SingleBar({
+      format: `${label.replace(/[{}]/g, '')} windows {value}/{total} {bar} {rate} windows/s ETA {etaText}`,
+      barsize: 20,
+      stream,
+      noTTYOutput: true,
+      notTTYSchedule: 5000,
+      hideCursor: false,
+    });
+    this.bar.start(total, 0, { rate: '-', etaText: '?' });
+  }
+
+  update(done: number, total: number, now = Date.now()): void {
+    const seconds = (now - this.started) / 1000;
+    const rate = seconds > 0 ? done / seconds : 0;
+    this.bar.update(done, { rate: rate.toFixed(2), etaText: rate > 0 ? formatDuration((total - done) / rate) : '?' });
+  }
+
+  stop(): void {
+    this.bar.stop();
+  }
+}
+
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
   const s = Math.round(seconds);

@@ -1,10 +1,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DatalistError, loadDecathlonList, loadPretrainConfig, loadSegmentationDatalist } from '../../data/datalist';
+import { DatalistError, loadDecathlonList, loadLabelledList, loadPretrainConfig, loadSegmentationDatalist } from '../../data/datalist';
 import { writeNifti } from '../../data/nifti/write';
 import { LabelGridError } from '../../data/segmentation/label-map';
-import { loadLabelledList } from '../../data/labelled-datalist';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'voco-datalist-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -142,10 +141,10 @@ describe('labelled (segmentation) datalists', () => {
   });
 
   test.each([
-    ['an entry without a label', { training: [{ image: 'imagesTr/a.nii.gz' }] }, /training\[0\] has no label path/],
-    ['a bare path', { training: ['imagesTr/a.nii.gz'] }, /training\[0\] is a bare path/],
+    ['an entry without a label', { training: [{ image: 'imagesTr/a.nii.gz' }] }, /training\[0\] \(imagesTr\/a\.nii\.gz\) has no label path/],
+    ['a bare path', { training: ['imagesTr/a.nii.gz'] }, /training\[0\] \(imagesTr\/a\.nii\.gz\) has no label path: a labelled list needs/],
     ['a missing label file', { training: [{ image: 'imagesTr/a.nii.gz', label: 'labelsTr/gone.nii.gz' }] }, /listed file .*gone\.nii\.gz does not exist/],
-    ['a missing validation label', { training: [{ image: 'imagesTr/a.nii.gz', label: 'labelsTr/a.nii.gz' }], validation: [{ image: 'imagesTr/b.nii' }] }, /validation\[0\] has no label path/],
+    ['a missing validation label', { training: [{ image: 'imagesTr/a.nii.gz', label: 'labelsTr/a.nii.gz' }], validation: [{ image: 'imagesTr/b.nii' }] }, /validation\[0\] \(imagesTr\/b\.nii\) has no label path/],
     ['an empty training list', { training: [], validation: [] }, /"training" list is empty/],
     ['a bad labels table', { labels: ['background'], training: [{ image: 'imagesTr/a.nii.gz', label: 'labelsTr/a.nii.gz' }] }, /"labels" must map class indices/],
   ])('%s is a one-line DatalistError naming the list', (name, content, message) => {
@@ -163,10 +162,10 @@ describe('labelled Decathlon lists', () => {
       training: [{ image: '../ct/a.nii.gz', label: '../seg/a.nii.gz' }],
       validation: [{ image: '../ct/b.nii.gz', label: '../seg/b.nii.gz' }],
     });
-    const loaded = loadLabelledList(list, 'validation');
+    const loaded = loadLabelledList(list, 'validation', { checkExists: false });
     expect(loaded.entries).toEqual([{ image: path.join(tmp, 'ct/b.nii.gz'), label: path.join(tmp, 'seg/b.nii.gz') }]);
     expect([...(loaded.classNames ?? [])]).toEqual([[0, 'background'], [1, 'liver'], [3, 'kidney']]);
-    expect(loadLabelledList(write('lists/nolabels.json', { validation: [{ image: 'a', label: 'b' }], labels: {} }), 'validation').classNames).toBeUndefined();
+    expect(loadLabelledList(write('lists/nolabels.json', { validation: [{ image: 'a', label: 'b' }], labels: {} }), 'validation', { checkExists: false }).classNames).toBeUndefined();
   });
 
   test.each([
@@ -174,10 +173,10 @@ describe('labelled Decathlon lists', () => {
     [{ validation: [{ image: 'a.nii.gz' }] }, /validation\[0\] \(a\.nii\.gz\) has no label path/],
     [{ validation: [] }, /"validation" list is empty/],
     [{ training: [] }, /has no "validation" list/],
-    [{ validation: [{ image: 'a', label: 'b' }], labels: { one: 'liver' } }, /"labels" entry "one"/],
+    [{ validation: [{ image: 'a', label: 'b' }], labels: { one: 'liver' } }, /"labels" must map class indices to names.*entry "one"/],
   ])('%j is a DatalistError', (content, message) => {
     const file = write('lists/bad.json', content);
-    expect(() => loadLabelledList(file, 'validation')).toThrow(DatalistError);
-    expect(() => loadLabelledList(file, 'validation')).toThrow(message);
+    expect(() => loadLabelledList(file, 'validation', { checkExists: false })).toThrow(DatalistError);
+    expect(() => loadLabelledList(file, 'validation', { checkExists: false })).toThrow(message);
   });
 });

@@ -8,9 +8,10 @@ import * as path from 'path';
 import { UserError } from '../../../common/user-error';
 import { PARAMETERS_GROUP, writeCheckpointFile } from '../../../io/checkpoint';
 import { writeSafetensors } from '../../../io/weights/safetensors';
-import { NamedTensor, TensorMap, namedTensor } from '../../../io/weights/tensor-map';
+import { TensorMap, namedTensor } from '../../../io/weights/tensor-map';
 import { writeTorchCheckpoint } from '../../../io/weights/torch-writer';
 import { ModelEntry } from '../../onnx/manifest';
+import { EXPORT_FORMATS, ExportFormat, writeStateDictExports } from '../weight-exports';
 import { writeForwardModel } from '../../onnx/artifacts';
 import { ExternalDataOptions } from '../../onnx/external-data';
 import { PRESET_FEATURE_SIZE, VocoPreset, resolveVocoOptions } from './options';
@@ -117,12 +118,12 @@ export function convertVocoWeights(file: string, out: string, options: VocoImpor
   return imported;
 }
 
-export const EXPORT_FORMATS = ['onnx', 'safetensors', 'pt'] as const;
-export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+export { EXPORT_FORMATS, type ExportFormat };
 
 export const ENCODER_FILE = 'encoder.onnx';
-export const SAFETENSORS_EXPORT_FILE = 'voco_weights.safetensors';
-export const PT_EXPORT_FILE = 'voco_weights.pt';
+const STATE_DICT_BASE = 'voco_weights';
+export const SAFETENSORS_EXPORT_FILE = `${STATE_DICT_BASE}.safetensors`;
+export const PT_EXPORT_FILE = `${STATE_DICT_BASE}.pt`;
 
 export interface VocoExportOptions {
   readonly formats?: readonly ExportFormat[];
@@ -173,21 +174,11 @@ export function exportVoco(source: string, dir: string, options: VocoExportOptio
     const entry = writeVocoEncoder(file, imported.featureSize, imported.values, options);
     written.push(file, ...(entry.dataFile ? [path.join(dir, entry.dataFile)] : []));
   }
-  const stateDict = (): NamedTensor[] => exportVocoStateDict(imported.graph, imported.values);
-  if (formats.includes('safetensors')) {
-    const file = path.join(dir, SAFETENSORS_EXPORT_FILE);
-    writeSafetensors(file, stateDict());
-    written.push(file);
-  }
-  if (formats.includes('pt')) {
-    const file = path.join(dir, PT_EXPORT_FILE);
-    writeTorchCheckpoint(file, stateDict());
-    written.push(file);
-  }
+  written.push(...writeStateDictExports(dir, STATE_DICT_BASE, formats, () => exportVocoStateDict(imported.graph, imported.values)));
   return { imported, written };
 }
 
-function refuseLacking(source: string, missing: readonly string[], what: string): void {
+export function refuseLacking(source: string, missing: readonly string[], what: string): void {
   if (!missing.length) return;
   const shown = missing.slice(0, 3).join(', ');
   throw new WeightOptionError(`${source}: lacks ${missing.length} key(s) of ${what}: ${shown}${missing.length > 3 ? ', ...' : ''}`);
