@@ -9,7 +9,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-const BENCHMARKS = ['graph-ops', 'graph', 'preprocess', 'data', 'allreduce', 'voco-step', 'voco-train-step', 'voco-memory'];
+const BENCHMARKS = ['graph-ops', 'graph', 'preprocess', 'data', 'allreduce', 'voco-step', 'voco-train-step', 'swinunetr-step', 'voco-memory'];
 
 function main(): number {
   const wanted = process.argv.length > 2 ? process.argv.slice(2) : BENCHMARKS;

@@ -1,4 +1,6 @@
+import * as fs from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
+import { resolveWeightSource } from '../graph/models/swinunetr/weights';
 import { PRESET_FEATURE_SIZE, SwinPreset } from '../graph/models/swinunetr-encoder';
 import { broadcastJson } from '../runtime/distributed/communicator';
 import { DEFAULT_DIGEST_EVERY } from '../runtime/distributed/data-parallel';
@@ -9,6 +11,7 @@ import { finetune, FinetuneRunState } from '../runtime/finetune/finetune';
 import { resumeCheckpoint } from '../runtime/loop/run-state';
 import { EXECUTION_PROVIDERS } from '../runtime/session/providers';
 import { explicitFields, resumeOption, stoppable } from './run-command';
+import { DEFAULT_TRAIN_CONFIG } from './train';
 
 /**
  * The run `npm run finetune` makes with no options: `tiny` on the built-in labelled phantoms, on the CPU, in
@@ -49,6 +52,29 @@ export const DEFAULT_FINETUNE_CONFIG: FinetuneConfig = {
 
 /** The voxel size of the built-in run (see DEFAULT_FINETUNE_CONFIG); --data keeps the abdomen chain's 1.5 mm. */
 export const PHANTOM_SPACING: readonly [number, number, number] = [3, 3, 3];
+
+/** `--init-from none`: fresh weights even where the default pre-training run has some. */
+const FRESH = 'none';
+
+/**
+ * The weights a fresh run starts from: --init-from; for the built-in run (no --data, model, or --init-from), the
+ * default pre-training run's (`npm run train`'s logdir) when it holds any; else none (fresh).
+ */
+function initialWeights(explicit: Partial<Record<keyof FinetuneConfig, unknown>>): string | undefined {
+  if (explicit.initFrom === FRESH) return undefined;
+  if (explicit.initFrom !== undefined) return explicit.initFrom as string;
+  if (explicit.data !== undefined || explicit.featureSize !== undefined) return undefined;
+  const logdir = DEFAULT_TRAIN_CONFIG.logdir;
+  return fs.existsSync(logdir) && hasWeights(logdir) ? logdir : undefined;
+}
+
+function hasWeights(logdir: string): boolean {
+  try {
+    return fs.existsSync(resolveWeightSource(logdir));
+  } catch {
+    return false;
+  }
+}
 
 const OPTION_FIELDS = {
   'feature-size': 'featureSize',
@@ -138,7 +164,7 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
       .option('checkpoint-every', { type: 'number', describe: 'write a checkpoint every N steps (and at the end, and on Ctrl-C)', defaultDescription: String(d.checkpointEvery) })
       .option('keep-checkpoints', { type: 'number', describe: 'keep the newest K checkpoints (best.ckpt is kept apart)', defaultDescription: String(d.keepCheckpoints) })
       .option('resume', { describe: 'continue from the newest checkpoint in --logdir, or from the checkpoint file given' })
-      .option('init-from', { type: 'string', describe: 'start from these weights instead of a fresh initialisation' })
+      .option('init-from', { type: 'string', describe: 'start from weights: a .ckpt, a pre-training logdir, encoder.onnx, a VoCo or MONAI SwinUNETR .pt, .safetensors; none: fresh', defaultDescription: `${DEFAULT_TRAIN_CONFIG.logdir} when it holds weights (built-in run), else fresh` })
       .group(['ep', 'device-id', 'threads'], 'Device:')
       .option('ep', { choices: EXECUTION_PROVIDERS, describe: 'ONNX Runtime execution provider', defaultDescription: d.ep })
       .option('device-id', { type: 'number', describe: "GPU index for cuda/webgpu (under mpirun: the rank's place on its machine)", defaultDescription: String(d.deviceId) })
@@ -159,7 +185,8 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
     await runRank(comm, async () => {
       const base = resume ? broadcastJson(comm, comm.rank === 0 ? resumeCheckpoint<FinetuneRunState['config'], FinetuneRunState['cursor']>(logdir, resume).meta.config : undefined)! : d;
       const deviceId = explicit.deviceId ?? (comm.distributed ? comm.localRank : base.deviceId);
-      const merged = { ...base, ...explicit, logdir, deviceId } as FinetuneConfig;
+      const initFrom = resume ? base.initFrom : initialWeights(explicit);
+      const merged = { ...base, ...explicit, logdir, deviceId, initFrom } as FinetuneConfig;
       const spacing = merged.spacing ?? (merged.data === undefined && !resume ? PHANTOM_SPACING : undefined);
       const config = validateFinetuneConfig({ ...merged, ...(spacing ? { spacing } : {}) });
       await stoppable(comm, (signal) => finetune(config, { resume, comm, digestEvery, signal }));

@@ -27,6 +27,9 @@ export interface Checkpoint<Meta> {
   readonly meta: Meta;
 }
 
+/** Where a training run keeps its checkpoints: `checkpoints/` in its logdir. */
+export const checkpointDir = (logdir: string): string => path.join(logdir, 'checkpoints');
+
 export function checkpointPath(dir: string, step: number): string {
   return path.join(dir, `step-${String(step).padStart(8, '0')}.ckpt`);
 }

@@ -1,4 +1,5 @@
 import { GradientTable } from './rule';
+import { attentionGradients } from '../ops/attention';
 import { convGradients } from '../ops/conv';
 import { compareGradients } from '../ops/compare';
 import { elementwiseGradients } from '../ops/elementwise';
@@ -14,6 +15,7 @@ import { transposeGradients } from '../ops/transpose';
 
 /** Every operator's gradient rule, one table assembled from each op family's own table. */
 export const gradientRules: GradientTable = {
+  ...attentionGradients,
   ...convGradients,
   ...normGradients,
   ...compareGradients,

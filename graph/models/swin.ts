@@ -1,13 +1,12 @@
 import { Tensor } from '../core/graph';
 import { Shape } from '../core/shape';
-import { add, mul } from '../ops/elementwise';
+import { add } from '../ops/elementwise';
+import { attention } from '../ops/attention';
 import { equal, where } from '../ops/compare';
 import { gather } from '../ops/gather';
-import { matmul } from '../ops/matmul';
 import { reshape } from '../ops/shape';
 import { concat, pad, slice, split } from '../ops/slice';
 import { rollBack } from './roll';
-import { softmax } from '../ops/softmax';
 import { transpose } from '../ops/transpose';
 import { conv3d } from '../nn/conv';
 import { dropPath } from '../nn/dropout';
@@ -186,8 +185,11 @@ function reverseWindows(windows: Tensor, shape: Shape, geo: WindowGeometry): Ten
 }
 
 /**
- * MONAI's WindowAttention over all windows of all samples at once: windows [N * nW, n, C] -> same shape.
- * The relative-position bias and the shifted-window mask are added as one [nW, heads, n, n] tensor.
+ * MONAI's WindowAttention over all windows of all samples at once: windows [N * nW, n, C] -> same shape, as one
+ * ONNX Attention node (graph/ops/attention.ts): the [.., n, n] scores never leave it, and its gradient recomputes
+ * them a chunk at a time. The relative-position bias [heads, n, n] is the additive mask; in shifted windows it is
+ * added to the shifted-window mask as one [nW, heads, n, n] tensor, and the windows of each sample are then the
+ * Attention's heads axis ([N, nW * heads, n, d]) so that this mask broadcasts over the samples.
  */
 function windowAttention(windows: Tensor, samples: number, spec: BlockSpec): Tensor {
   const g = windows.graph;
@@ -207,16 +209,13 @@ function windowAttention(windows: Tensor, samples: number, spec: BlockSpec): Ten
   const bias = transpose(reshape(gather(table, index, 0), [n, n, heads]), [2, 0, 1]);
 
   const qkv = g.scope('qkv', () => linear(windows, { inFeatures: dim, outFeatures: 3 * dim, bias: true }));
-  const [q, k, v] = split(qkv, [dim, dim, dim], 2).map((t) => reshape(t, [bw, n, heads, headDim]));
-  const scores = matmul(transpose(mul(q, headDim ** -0.5), [0, 2, 1, 3]), transpose(k, [0, 2, 3, 1]));
-  // The [.., n, n] tensors take three different ranks (scores 4, logits and probabilities 5, their product with v
-  // 3): ONNX Runtime hands a freed buffer to the next tensor of the same shape, and the backward pass's gradients
-  // of these have the shapes of their forward tensors; distinct shapes keep each forward buffer from being claimed
-  // (and kept) by an unrelated backward tensor. Reshapes only: the values are unchanged.
-  const addend = isShifted(geometry) ? add(shiftedWindowMask(windows, geometry), bias) : bias;
-  const logits = add(reshape(scores, [samples, geometry.windows, heads, n, n]), addend);
-  const probabilities = reshape(softmax(logits, -1), [bw * heads, n, n]);
-  const out = reshape(matmul(probabilities, reshape(transpose(v, [0, 2, 1, 3]), [bw * heads, n, headDim])), [bw, heads, n, headDim]);
+  const [q, k, v] = split(qkv, [dim, dim, dim], 2).map((t) => transpose(reshape(t, [bw, n, heads, headDim]), [0, 2, 1, 3]));
+  const shifted = isShifted(geometry);
+  const byWindow = (t: Tensor) => (shifted ? reshape(t, [samples, geometry.windows * heads, n, headDim]) : t);
+  const mask = shifted ? reshape(add(shiftedWindowMask(windows, geometry), bias), [geometry.windows * heads, n, n]) : bias;
+  // MONAI scales q by head_dim ** -0.5 before q k^T; for the power-of-two head sizes of VoCo's models (4, 16)
+  // scaling the product instead is the same in float32.
+  const out = reshape(attention(byWindow(q), byWindow(k), byWindow(v), mask, headDim ** -0.5), [bw, heads, n, headDim]);
   const merged = reshape(transpose(out, [0, 2, 1, 3]), [bw, n, dim]);
   return g.scope('proj', () => linear(merged, { inFeatures: dim, outFeatures: dim, bias: true }));
 }

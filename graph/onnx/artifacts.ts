@@ -28,7 +28,7 @@ import {
   ParameterEntry,
   writeManifest,
 } from './manifest';
-import { OPSET_VERSION, buildModel } from './model';
+import { buildModel, modelOpset } from './model';
 
 export const TRAINING_MODEL = 'training_model.onnx';
 export const EVAL_MODEL = 'eval_model.onnx';
@@ -109,7 +109,7 @@ export function writeArtifacts(dir: string, spec: ArtifactSpec): ArtifactManifes
   const manifest: ArtifactManifest = {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
-    opset: OPSET_VERSION,
+    opset: modelOpset(graph.nodes),
     loss: LOSS_OUTPUT,
     extras: extras.map((e) => e.name),
     parameters: graph.parameters.map((p) => parameterEntry(p, trainable.has(p.tensor))),

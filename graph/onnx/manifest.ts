@@ -85,6 +85,7 @@ export interface PiecesEntry {
 export interface ArtifactManifest {
   readonly format: typeof MANIFEST_FORMAT;
   readonly version: typeof MANIFEST_VERSION;
+  /** The highest default-domain opset of its models (23 where the Swin window attention is an Attention node). */
   readonly opset: number;
   /** Name of the scalar loss output of the training and eval models. */
   readonly loss: string;

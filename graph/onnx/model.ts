@@ -2,8 +2,35 @@ import { onnx } from 'onnx-proto';
 import { ONNX_DTYPE } from '../core/dtype';
 import { Attribute, ConstantData, Node, Tensor } from '../core/graph';
 
+import { ATTENTION_OPSET } from '../ops/attention';
+
+/** The default-domain opset of a model without Attention nodes; with one, ATTENTION_OPSET. */
 export const OPSET_VERSION = 17;
 export const IR_VERSION = 8;
+/** Opset 23 needs IR version 11. */
+const IR_VERSION_ATTENTION = 11;
+
+/** The opset a model of these nodes is emitted at: the lowest that has all of them. */
+export function modelOpset(nodes: readonly Node[]): number {
+  return nodes.some((n) => n.opType === 'Attention') ? ATTENTION_OPSET : OPSET_VERSION;
+}
+
+/** Reductions whose `axes` is an attribute up to opset 17 and an input from opset 18 on. */
+const AXES_INPUT_FROM_18 = new Set(['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSumExp', 'ReduceSumSquare']);
+
+/**
+ * At opset 18 and later, moves a reduction's `axes` attribute (the opset-17 form our builders emit) to an int64
+ * initializer input, returned; the node is changed in place.
+ */
+function axesAsInput(node: onnx.INodeProto): onnx.ITensorProto[] {
+  const axes = node.attribute?.find((a) => a.name === 'axes');
+  if (!AXES_INPUT_FROM_18.has(node.opType ?? '') || !axes) return [];
+  const name = `${node.name}.axes`;
+  node.attribute = node.attribute!.filter((a) => a !== axes);
+  node.input = [...node.input!, name];
+  const values = BigInt64Array.from((axes.ints ?? []).map((i) => BigInt(i.toString())));
+  return [tensorProto(name, 'int64', [values.length], values)];
+}
 
 export interface ModelOutput {
   readonly name: string;
@@ -66,14 +93,17 @@ export function buildModel(spec: ModelSpec): onnx.ModelProto {
   const nameOf = (t: Tensor): string => emittedName.get(t) ?? t.name;
 
   const intermediate = nodes.flatMap((n) => n.outputs).filter((t) => !emittedName.has(t));
+  const opset = modelOpset(nodes);
+  const emitted = nodes.map((n) => nodeProto(n, nameOf));
+  if (opset >= 18) initializers.push(...emitted.flatMap(axesAsInput));
   return onnx.ModelProto.create({
-    irVersion: IR_VERSION,
-    opsetImport: [{ domain: '', version: OPSET_VERSION }],
+    irVersion: opset >= ATTENTION_OPSET ? IR_VERSION_ATTENTION : IR_VERSION,
+    opsetImport: [{ domain: '', version: opset }],
     producerName: 'voco-onnx',
     docString: spec.docString,
     graph: {
       name: spec.name,
-      node: [...nodes.map((n) => nodeProto(n, nameOf)), ...extraIdentities],
+      node: [...emitted, ...extraIdentities],
       input: spec.inputs.filter((t) => !weights.has(t)).map((t) => valueInfo(t.name, t)),
       output: outputs,
       initializer: initializers,

@@ -17,6 +17,15 @@ export function isPyCallable(v: unknown): v is PyCallable {
   return typeof v === 'object' && v !== null && typeof (v as PyCallable).call === 'function' && typeof (v as PyCallable).qualifiedName === 'string';
 }
 
+/** A stand-in whose state BUILD sets (such as a numpy dtype or array); anything else only a dict may be built. */
+export interface PyStateful {
+  setState(state: unknown): void;
+}
+
+function isPyStateful(v: unknown): v is PyStateful {
+  return typeof v === 'object' && v !== null && typeof (v as PyStateful).setState === 'function';
+}
+
 export interface UnpickleHooks {
   /** The stand-in for `module.name`; throws to refuse it. */
   resolveGlobal(module: string, name: string): unknown;
@@ -317,6 +326,10 @@ export function unpickle(file: string, bytes: Uint8Array, start: number, hooks: 
       case 0x62: { // BUILD
         const state = pop();
         const target = top();
+        if (isPyStateful(target)) {
+          target.setState(state);
+          break;
+        }
         // A dict subclass's instance attributes (such as a state dict's `_metadata`) carry no tensors: dropped.
         if (!(target instanceof Map) || !(state === null || state instanceof Map || Array.isArray(state))) {
           fail(`cannot set the state of ${describe(target)}`);

@@ -7,7 +7,7 @@ import { StateDictMismatchError, WeightFileError } from './errors';
 import { Tensor, TensorMap, isFloating, isTensor, namedTensor, toFloat32 } from './tensor-map';
 
 /** Where checkpoints keep their state dict, tried in this order; otherwise the object is the state dict itself. */
-export const STATE_DICT_WRAPPERS = ['state_dict', 'network_weights', 'net'] as const;
+export const STATE_DICT_WRAPPERS = ['state_dict', 'network_weights', 'net', 'student', 'model'] as const;
 
 const DROPPED_PREFIXES = ['module.', 'backbone.'];
 

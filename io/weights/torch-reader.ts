@@ -1,10 +1,12 @@
 /**
  * Reads PyTorch checkpoints (`torch.save` output) without Python: the zip serialization of PyTorch 1.6+ and the
  * older sequential one. The pickle is run by our data-only unpickler with an allow-list of tensor-rebuilding and
- * container globals; any other global is refused before anything is built. Tensors come back contiguous.
+ * container globals (and numpy's scalar and array globals, decoded as data: see numpy-values.ts); any other global
+ * is refused before anything is built. Tensors come back contiguous.
  */
 import { RefusedGlobalError, WeightFileError } from './errors';
 import { RandomAccessFile, withFile } from './file-access';
+import { numpyGlobals } from './numpy-values';
 import { PyCallable, TruncatedPickleError, UnpickleHooks, unpickle } from './pickle-machine';
 import { Tensor, TensorData, WeightDType, allocate, bytesPerElement, numel, viewAs } from './tensor-map';
 import { ZipReader, looksLikeZip } from './zip-archive';
@@ -78,6 +80,7 @@ function makeHooks(file: string, storages: Map<string, StorageRef>, legacy: bool
     ['torch._utils._rebuild_tensor_v2', rebuildTensor('torch._utils._rebuild_tensor_v2')],
     ['torch._utils._rebuild_parameter', rebuildParameter('torch._utils._rebuild_parameter')],
     ['torch._utils._rebuild_parameter_with_state', rebuildParameter('torch._utils._rebuild_parameter_with_state')],
+    ...numpyGlobals(file),
     ...Object.entries(STORAGE_DTYPES).map(([name, dtype]) => [`torch.${name}`, new StorageType(dtype)] as [string, unknown]),
   ]);
   return {

@@ -7,6 +7,7 @@ import type { RankShare } from '../../data/loader/share';
 import { SEGMENTER_MODEL, writeSwinUnetrArtifacts } from '../../graph/models/swinunetr/artifacts';
 import { IMAGE_INPUT, LABEL_INPUT } from '../../graph/models/swinunetr/model';
 import { resolveSwinUnetrOptions, SwinUnetrOptions } from '../../graph/models/swinunetr/options';
+import { importSwinUnetrWeights } from '../../graph/models/swinunetr/weights';
 import type { BatchFeeds, LoadOptions, StepResult, Trainer } from '../session/trainer';
 import { exportForwardModel } from '../session/export';
 import type { Chart, Evaluation, Log, Metric, PlotSeries, TrainingTask } from '../loop/task';
@@ -108,6 +109,18 @@ export class SegmentationFinetuning implements TrainingTask<FinetuneConfig, Data
     this.data = resolveFinetuneData(this.config, log);
     if (this.data.missingValidation) log(`warning: ${this.data.missingValidation}: training without validation (no Dice, no best.ckpt)`);
     return dir;
+  }
+
+  /** `--init-from`: every parameter the source has in name and shape, the rest fresh; the report in one line. */
+  initialise(trainer: Trainer, log: Log): void {
+    const source = this.config.initFrom;
+    if (!source) return;
+    const { values, report } = importSwinUnetrWeights(source, this.model, { seed: this.config.seed });
+    for (const name of trainer.parameters.names()) {
+      const value = values.get(name);
+      if (value) trainer.parameters.set(name, value);
+    }
+    log(`--init-from ${source}: ${report.summary}`);
   }
 
   openBatches(start: DataCursor | undefined, share: RankShare, warn: Log) {

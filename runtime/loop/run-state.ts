@@ -1,7 +1,7 @@
 /** The checkpoint of a training run: parameters, optimizer moments and where the run stands. */
-import * as path from 'node:path';
 import { UserError } from '../../common/user-error';
-import { Checkpoint, OPTIMIZER_GROUP, PARAMETERS_GROUP, latestCheckpoint, loadCheckpoint, saveCheckpoint, writeCheckpointFile } from '../../io/checkpoint';
+import * as path from 'node:path';
+import { Checkpoint, OPTIMIZER_GROUP, checkpointDir, PARAMETERS_GROUP, latestCheckpoint, loadCheckpoint, saveCheckpoint, writeCheckpointFile } from '../../io/checkpoint';
 import { NamedTensor, TensorMap } from '../../io/weights/tensor-map';
 import { TensorStore } from '../session/tensor-store';
 import { Trainer } from '../session/trainer';
@@ -37,7 +37,7 @@ export interface ResumePoint<Cursor> {
   readonly best?: BestEvaluation;
 }
 
-export const checkpointDir = (logdir: string): string => path.join(logdir, 'checkpoints');
+export { checkpointDir };
 
 /** The checkpoint `--resume` continues from: the file given, or the newest in the logdir when `true`. */
 export function resumeCheckpoint<Config, Cursor>(logdir: string, resume: string | true): Checkpoint<RunState<Config, Cursor>> {

@@ -8,9 +8,8 @@ import { onnx } from 'onnx-proto';
 import { ExternalDataOptions, writeModelFile } from '../../graph/onnx/external-data';
 import { ModelEntry } from '../../graph/onnx/manifest';
 import { tensorProto } from '../../graph/onnx/model';
-import { withFile } from '../../io/weights/file-access';
+import { inlineExternal } from '../../graph/onnx/initializers';
 import { Trainer, UnknownModelError } from './trainer';
-import { WeightFileError } from '../../io/weights/errors';
 
 /** Writes forward model `name` of the trainer's artifacts to `file` with the current parameters baked in. */
 export function exportForwardModel(trainer: Trainer, name: string, file: string, options: ExternalDataOptions = {}): ModelEntry {
@@ -34,13 +33,4 @@ export function exportForwardModel(trainer: Trainer, name: string, file: string,
     inputs: entry.inputs.filter((io) => !bakedNames.has(io.name)),
     outputs: entry.outputs,
   };
-}
-
-/** An initialiser whose bytes sit in an external-data file, with the bytes read back into the message. */
-function inlineExternal(dir: string, t: onnx.ITensorProto): onnx.ITensorProto {
-  if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) return t;
-  const info = Object.fromEntries((t.externalData ?? []).map((e) => [e.key, e.value]));
-  const bytes = withFile(path.join(dir, String(info.location)), (f) => f.read(Number(info.offset ?? 0), Number(info.length)));
-  if (!bytes) throw new WeightFileError(path.join(dir, String(info.location)), `too short for initialiser ${t.name}`);
-  return { ...t, rawData: bytes, dataLocation: onnx.TensorProto.DataLocation.DEFAULT, externalData: [] };
 }

@@ -2,6 +2,7 @@ import { DType } from '../../graph/core/dtype';
 import { ConstantData, Graph, Tensor } from '../../graph/core/graph';
 import { size } from '../../graph/core/shape';
 import { gradients } from '../../graph/autodiff/backward';
+import { GradientTable } from '../../graph/autodiff/rule';
 import { materialize } from '../../graph/nn/init';
 import { mul } from '../../graph/ops/elementwise';
 import { reduceSum } from '../../graph/ops/reduce';
@@ -29,6 +30,8 @@ export interface GradcheckOptions {
   readonly seed?: number;
   /** Feed the parameters `f` creates their PyTorch initial values (as in training) instead of standard normal ones. */
   readonly initialised?: boolean;
+  /** Gradient rules to differentiate with (default: the project's). */
+  readonly rules?: GradientTable;
 }
 
 export interface GradcheckResult {
@@ -71,7 +74,7 @@ export async function gradcheck(
   const checked = [...xs.filter((_, i) => !inputs[i].constant), ...params];
   const w = g.constant(float(normals(y.shape)), dtype, y.shape, 'w');
   const loss = reduceSum(reshape(mul(y, w), [size(y.shape)]), [0]);
-  const grads = gradients(loss, checked);
+  const grads = gradients(loss, checked, options.rules);
 
   const values = new Map<Tensor, ConstantData>();
   xs.forEach((t, i) => {

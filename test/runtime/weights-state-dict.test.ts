@@ -32,16 +32,18 @@ describe('key normalisation', () => {
     ['encoder1.module.x', 'encoder1.module.x'],
   ])('%s -> %s', (key, normalised) => expect(normaliseKey(key)).toBe(normalised));
 
-  test('unwraps state_dict, network_weights or net, in that order, or takes the dict itself', () => {
+  test('unwraps state_dict, network_weights, net, student or model, in that order, or takes the dict itself', () => {
     const t = (name: string) => namedTensor(name, 'float32', [1], Float32Array.from([name.length]));
     const dict = (...names: string[]) => new Map(names.map((n) => [n, t(n)]));
     const keysOf = (root: unknown) => [...normaliseStateDict(root, 'x.pt').keys()];
     expect(keysOf(new Map<string, unknown>([['epoch', 3], ['state_dict', dict('module.a')], ['net', dict('b')]]))).toEqual(['a']);
     expect(keysOf(new Map<string, unknown>([['network_weights', dict('c')], ['net', dict('b')]]))).toEqual(['c']);
     expect(keysOf(new Map<string, unknown>([['net', dict('backbone.swin_vit.d')]]))).toEqual(['swinViT.d']);
+    expect(keysOf(new Map<string, unknown>([['best_acc', 0.8], ['student', dict('g')], ['model', dict('h')]]))).toEqual(['g']);
+    expect(keysOf(new Map<string, unknown>([['epoch', 3], ['model', dict('module.h')]]))).toEqual(['h']);
     expect(keysOf(dict('e', 'f'))).toEqual(['e', 'f']);
-    expect(() => normaliseStateDict(new Map<string, unknown>([['epoch', 3], ['model', dict('a')]]), 'x.pt')).toThrow(
-      /^x\.pt: entry "epoch" is not a tensor; .* \(keys seen: epoch, model\)$/,
+    expect(() => normaliseStateDict(new Map<string, unknown>([['epoch', 3], ['weights', dict('a')]]), 'x.pt')).toThrow(
+      /^x\.pt: entry "epoch" is not a tensor; .* \(keys seen: epoch, weights\)$/,
     );
     expect(() => normaliseStateDict([1, 2], 'x.pt')).toThrow(WeightFileError);
     expect(() => normaliseStateDict(dict('module.a', 'a'), 'x.pt')).toThrow('x.pt: keys "module.a" and "a" both normalise to "a"');

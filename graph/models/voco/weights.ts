@@ -82,7 +82,8 @@ export function matchVocoWeights(
   return { values, missing: match.missing, unexpected: match.unexpected, fresh, report: describeMismatch(match) };
 }
 
-function checkRelativePositionIndex(file: string, e: StateDictEntry, t: NamedTensor): void {
+/** Refuses a `relative_position_index` buffer that is not the index of its block's window. */
+export function checkRelativePositionIndex(file: string, e: StateDictEntry, t: NamedTensor): void {
   const window = Math.round(Math.cbrt(e.shape[0]));
   const expected = relativePositionIndex(window);
   const got = t.data;
@@ -134,7 +135,7 @@ export function completeVocoValues(vg: Pick<VocoGraph, 'graph'>, match: Pick<Voc
 const isCheckpoint = (file: string): boolean => path.extname(file).toLowerCase() === '.ckpt';
 
 /** Our training checkpoints hold parameters and state only; the fixed buffers are this model's own. */
-function withBuffers(tensors: TensorMap, entries: readonly StateDictEntry[]): TensorMap {
+export function withBuffers(tensors: TensorMap, entries: readonly StateDictEntry[]): TensorMap {
   const out: TensorMap = new Map(tensors);
   for (const e of entries) {
     if (e.kind === 'buffer' && !out.has(e.name)) out.set(e.name, namedTensor(e.name, 'int64', e.shape, relativePositionIndex(Math.round(Math.cbrt(e.shape[0])))));
