@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { resolveWeightSource } from '../graph/models/swinunetr/weights';
+import { ORGANS } from '../data/phantom/organs';
 import { PRESET_FEATURE_SIZE, SwinPreset } from '../graph/models/swinunetr-encoder';
 import { broadcastJson } from '../runtime/distributed/communicator';
 import { DEFAULT_DIGEST_EVERY } from '../runtime/distributed/data-parallel';
@@ -36,6 +37,7 @@ export const DEFAULT_FINETUNE_CONFIG: FinetuneConfig = {
   seed: 0,
   phantomCount: 8,
   phantomValidation: 1,
+  phantomOrgans: ['liver', 'spleen', 'right kidney', 'left kidney'],
   onBadFile: 'skip',
   workers: 1,
   cacheDir: '.voco-cache',
@@ -96,6 +98,7 @@ const OPTION_FIELDS = {
   data: 'data',
   'phantom-count': 'phantomCount',
   'phantom-validation': 'phantomValidation',
+  'phantom-organs': 'phantomOrgans',
   spacing: 'spacing',
   'on-bad-file': 'onBadFile',
   workers: 'workers',
@@ -145,10 +148,11 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
       .option('max-grad-norm', { type: 'number', describe: 'largest global gradient norm with --grad-clip', defaultDescription: String(d.maxGradNorm) })
       .option('max-bad-steps', { type: 'number', describe: 'stop after this many steps in a row with a non-finite loss or gradient', defaultDescription: String(d.maxBadSteps) })
       .option('freeze-encoder', { type: 'boolean', describe: 'train the decoders and the output layer only (swinViT and encoder1..4, encoder10 stay as initialised)', defaultDescription: 'false' })
-      .group(['data', 'phantom-count', 'phantom-validation', 'spacing', 'on-bad-file', 'workers', 'cache-dir', 'seed'], 'Data:')
+      .group(['data', 'phantom-count', 'phantom-validation', 'phantom-organs', 'spacing', 'on-bad-file', 'workers', 'cache-dir', 'seed'], 'Data:')
       .option('data', { type: 'string', describe: 'a Decathlon datalist with labelled "training" and "validation" lists; default: built-in labelled phantoms' })
       .option('phantom-count', { type: 'number', describe: 'volumes of the built-in phantom dataset', defaultDescription: String(d.phantomCount) })
       .option('phantom-validation', { type: 'number', describe: 'of them, for validation', defaultDescription: String(d.phantomValidation) })
+      .option('phantom-organs', { type: 'array', string: true, describe: `organs the built-in label maps mark, of: ${ORGANS.join(', ')}`, defaultDescription: d.phantomOrgans!.join(', ') })
       .option('spacing', { type: 'array', number: true, describe: 'voxel size in mm (x y z) the volumes are resampled to', defaultDescription: `${PHANTOM_SPACING.join(' ')} on the built-in phantoms, else 1.5 1.5 1.5` })
       .option('on-bad-file', { choices: ['skip', 'fail'] as const, describe: 'skip a bad image or label file with a warning, or stop', defaultDescription: d.onBadFile })
       .option('workers', { type: 'number', describe: 'data loader threads (0: load on the training thread)', defaultDescription: String(d.workers) })

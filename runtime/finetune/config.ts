@@ -1,4 +1,5 @@
 import { UserError } from '../../common/user-error';
+import { ORGANS, OrganName } from '../../data/phantom/organs';
 import { SWINUNETR_OPTIMIZER } from '../../graph/models/swinunetr/options';
 import type { OptimizerConfig } from '../../graph/optim/config';
 import type { LoopSettings } from '../loop/task';
@@ -22,6 +23,8 @@ export interface FinetuneConfig extends LoopSettings {
   readonly data?: string;
   readonly phantomCount: number;
   readonly phantomValidation: number;
+  /** The organs the built-in phantoms' label maps mark (in this order); undefined: all of them. */
+  readonly phantomOrgans?: readonly OrganName[];
   /** Voxel size (mm) of the segmentation chain instead of the abdomen family's 1.5 mm; undefined keeps it. */
   readonly spacing?: readonly [number, number, number];
   readonly onBadFile: 'skip' | 'fail';
@@ -76,6 +79,8 @@ export function validateFinetuneConfig(c: FinetuneConfig): FinetuneConfig {
   if (c.data === undefined && c.phantomValidation >= c.phantomCount) {
     throw new FinetuneConfigError(`--phantom-validation must be below --phantom-count (${c.phantomCount}), got ${c.phantomValidation}`);
   }
+  const unknown = (c.phantomOrgans ?? []).find((o) => !(ORGANS as readonly string[]).includes(o));
+  if (unknown !== undefined) throw new FinetuneConfigError(`--phantom-organs: "${unknown}" is not one of ${ORGANS.join(', ')}`);
   if (!(c.lr > 0)) throw new FinetuneConfigError(`--lr must be > 0, got ${c.lr}`);
   if (!(c.weightDecay >= 0)) throw new FinetuneConfigError(`--weight-decay must be >= 0, got ${c.weightDecay}`);
   if (!(c.maxGradNorm > 0)) throw new FinetuneConfigError(`--max-grad-norm must be > 0, got ${c.maxGradNorm}`);

@@ -12,7 +12,8 @@ import { FinetuneConfig, FinetuneConfigError } from './config';
 const PHANTOM_DATASET_SEED = 0;
 
 /** Where the built-in labelled phantoms of a run live (written on first use). */
-export const phantomDir = (c: FinetuneConfig): string => path.join(c.cacheDir, `labelled-phantoms-${c.phantomCount}-${c.phantomValidation}`);
+export const phantomDir = (c: FinetuneConfig): string =>
+  path.join(c.cacheDir, `labelled-phantoms-${c.phantomCount}-${c.phantomValidation}${c.phantomOrgans ? `-${c.phantomOrgans.length}-organs` : ''}`);
 
 export interface FinetuneData {
   readonly datalist: string;
@@ -32,7 +33,7 @@ export function chainParams(c: FinetuneConfig): FamilyParams {
 
 /** The classes of a run before its data is read: `--out-channels`, the phantoms' table, or the datalist's `labels`. */
 export function classNamesOf(c: FinetuneConfig): string[] {
-  const table = c.data === undefined ? new Map(Object.entries(organLabelTable()).map(([k, v]) => [Number(k), v])) : loadSegmentationDatalist(c.data, { checkGrids: false }).classNames;
+  const table = c.data === undefined ? new Map(Object.entries(organLabelTable(c.phantomOrgans)).map(([k, v]) => [Number(k), v])) : loadSegmentationDatalist(c.data, { checkGrids: false }).classNames;
   const count = c.outChannels ?? (table ? Math.max(...table.keys()) + 1 : undefined);
   if (count === undefined) throw new FinetuneConfigError(`${c.data}: has no "labels" table; give --out-channels (the classes, background included)`);
   return Array.from({ length: count }, (_, i) => table?.get(i) ?? (i === 0 ? 'background' : `class ${i}`));
@@ -47,8 +48,10 @@ export function resolveFinetuneData(c: FinetuneConfig, log: Log): FinetuneData {
   let datalist = c.data;
   if (datalist === undefined) {
     const dir = phantomDir(c);
-    log(`no --data given: fine-tuning on ${c.phantomCount - c.phantomValidation} built-in labelled phantom CTs (${c.phantomValidation} for validation) in ${dir}`);
-    datalist = ensurePhantomDataset(dir, { count: c.phantomCount, validation: c.phantomValidation, seed: PHANTOM_DATASET_SEED });
+    const organs = c.phantomOrgans ? `, labels: ${c.phantomOrgans.join(', ')}` : '';
+    log(`no --data given: fine-tuning on ${c.phantomCount - c.phantomValidation} built-in labelled phantom CTs (${c.phantomValidation} for validation${organs}) in ${dir}`);
+    const organOption = c.phantomOrgans ? { organs: c.phantomOrgans } : {};
+    datalist = ensurePhantomDataset(dir, { count: c.phantomCount, validation: c.phantomValidation, seed: PHANTOM_DATASET_SEED, ...organOption });
   }
   const list = loadSegmentationDatalist(datalist, { checkGrids: false });
   const params = chainParams(c);
