@@ -3,15 +3,11 @@ import type { Argv, CommandModule } from 'yargs';
 import { resolveWeightSource } from '../graph/models/swinunetr/weights';
 import { ORGANS } from '../data/phantom/organs';
 import { PRESET_FEATURE_SIZE, SwinPreset } from '../graph/models/swinunetr-encoder';
-import { broadcastJson } from '../runtime/distributed/communicator';
 import { DEFAULT_DIGEST_EVERY } from '../runtime/distributed/data-parallel';
-import { runRank } from '../runtime/distributed/failure';
-import { openCommunicator } from '../runtime/distributed/open';
-import { FinetuneConfig, FinetuneConfigError, validateFinetuneConfig } from '../runtime/finetune/config';
-import { finetune, FinetuneRunState } from '../runtime/finetune/finetune';
-import { resumeCheckpoint } from '../runtime/loop/run-state';
+import { FinetuneConfig, validateFinetuneConfig } from '../runtime/finetune/config';
+import { finetune } from '../runtime/finetune/finetune';
 import { EXECUTION_PROVIDERS } from '../runtime/session/providers';
-import { explicitFields, resumeOption, stoppable } from './run-command';
+import { explicitFields, resumeOption, runTrainingCommand } from './run-command';
 import { DEFAULT_TRAIN_CONFIG } from './train';
 
 /**
@@ -180,20 +176,18 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
     const resume = resumeOption(args.resume);
     const explicit = explicitFields<FinetuneConfig>(args, OPTION_FIELDS);
     if (args.preset !== undefined && explicit.featureSize === undefined) explicit.featureSize = PRESET_FEATURE_SIZE[args.preset];
-    const logdir = (explicit.logdir as string | undefined) ?? d.logdir;
-    const digestEvery = args['digest-every'];
-    if (digestEvery !== undefined && !(Number.isInteger(digestEvery) && digestEvery >= 0)) {
-      throw new FinetuneConfigError(`--digest-every must be a whole number >= 0, got ${digestEvery}`);
-    }
-    const comm = openCommunicator({ distributed: args.distributed });
-    await runRank(comm, async () => {
-      const base = resume ? broadcastJson(comm, comm.rank === 0 ? resumeCheckpoint<FinetuneRunState['config'], FinetuneRunState['cursor']>(logdir, resume).meta.config : undefined)! : d;
-      const deviceId = explicit.deviceId ?? (comm.distributed ? comm.localRank : base.deviceId);
-      const initFrom = resume ? base.initFrom : initialWeights(explicit);
-      const merged = { ...base, ...explicit, logdir, deviceId, initFrom } as FinetuneConfig;
-      const spacing = merged.spacing ?? (merged.data === undefined && !resume ? PHANTOM_SPACING : undefined);
-      const config = validateFinetuneConfig({ ...merged, ...(spacing ? { spacing } : {}) });
-      await stoppable(comm, (signal) => finetune(config, { resume, comm, digestEvery, signal }));
+    if (!resume) explicit.initFrom = initialWeights(explicit);
+    await runTrainingCommand<FinetuneConfig>({
+      defaults: d,
+      explicit,
+      resume,
+      distributed: args.distributed,
+      digestEvery: args['digest-every'],
+      configure: (merged) => {
+        const spacing = merged.spacing ?? (merged.data === undefined && !resume ? PHANTOM_SPACING : undefined);
+        return validateFinetuneConfig({ ...merged, ...(spacing ? { spacing } : {}) });
+      },
+      run: finetune,
     });
   },
 };
