@@ -1,13 +1,10 @@
 import type { Argv, CommandModule } from 'yargs';
 import { PRESET_FEATURE_SIZE, VocoPreset } from '../graph/models/voco/options';
-import { broadcastJson } from '../runtime/distributed/communicator';
 import { DEFAULT_DIGEST_EVERY } from '../runtime/distributed/data-parallel';
-import { runRank } from '../runtime/distributed/failure';
-import { openCommunicator } from '../runtime/distributed/open';
 import { EXECUTION_PROVIDERS } from '../runtime/session/providers';
-import { TrainConfig, TrainConfigError, validateTrainConfig } from '../runtime/voco/config';
-import { pretrain, RunOptions, RunState } from '../runtime/voco/pretrain';
-import { resumeCheckpoint } from '../runtime/loop/run-state';
+import { TrainConfig, validateTrainConfig } from '../runtime/voco/config';
+import { pretrain } from '../runtime/voco/pretrain';
+import { explicitFields, resumeOption, runTrainingCommand } from './run-command';
 
 /** The run `npm run train` makes with no options: `tiny` on the built-in phantoms, on the CPU, in minutes. */
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -136,49 +133,16 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('distributed', { type: 'boolean', describe: 'use Open MPI even when no MPI launcher variables are set (under mpirun it is used anyway)' })
       .option('digest-every', { type: 'number', describe: 'check every N steps that all ranks hold identical parameters (0: never)', defaultDescription: String(DEFAULT_DIGEST_EVERY) }) as unknown as Argv<TrainArgs>,
   handler: async (args) => {
-    const resume = args.resume === true || args.resume === '' ? true : typeof args.resume === 'string' ? args.resume : undefined;
-    const explicit: Partial<Record<keyof TrainConfig, unknown>> = {};
-    for (const [option, field] of Object.entries(OPTION_FIELDS)) {
-      const value = args[option as keyof typeof OPTION_FIELDS];
-      if (value !== undefined) explicit[field] = value;
-    }
+    const explicit = explicitFields<TrainConfig>(args, OPTION_FIELDS);
     if (args.preset !== undefined && explicit.featureSize === undefined) explicit.featureSize = PRESET_FEATURE_SIZE[args.preset];
-    const logdir = (explicit.logdir as string | undefined) ?? d.logdir;
-    const digestEvery = args['digest-every'];
-    if (digestEvery !== undefined && !(Number.isInteger(digestEvery) && digestEvery >= 0)) {
-      throw new TrainConfigError(`--digest-every must be a whole number >= 0, got ${digestEvery}`);
-    }
-    // Outside mpirun this is a single process and nothing of MPI is loaded.
-    const comm = openCommunicator({ distributed: args.distributed });
-    await runRank(comm, async () => {
-      // Rank 0 alone reads the checkpoint (the other ranks may run where the logdir is not).
-      const base = resume ? broadcastJson(comm, comm.rank === 0 ? resumeCheckpoint<RunState['config'], RunState['cursor']>(logdir, resume).meta.config : undefined)! : d;
-      const deviceId = explicit.deviceId ?? (comm.distributed ? comm.localRank : base.deviceId);
-      const config = validateTrainConfig({ ...base, ...explicit, logdir, deviceId } as TrainConfig);
-      await train(config, { resume, comm, digestEvery });
+    await runTrainingCommand<TrainConfig>({
+      defaults: d,
+      explicit,
+      resume: resumeOption(args.resume),
+      distributed: args.distributed,
+      digestEvery: args['digest-every'],
+      configure: validateTrainConfig,
+      run: pretrain,
     });
   },
 };
-
-/**
- * Signals that stop a run after the current step with a checkpoint (a second one quits at once). mpirun kills the
- * job on SIGINT and SIGTERM but passes SIGUSR2 on to every rank: `kill -USR2 <mpirun's pid>` stops a distributed
- * run cleanly.
- */
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGUSR2'] as const;
-
-/** Runs `pretrain`, stopping on the first stop signal after the current step with a checkpoint, on the second at once. */
-async function train(config: TrainConfig, options: RunOptions): Promise<void> {
-  const controller = new AbortController();
-  const onInterrupt = () => {
-    if (controller.signal.aborted) process.exit(130);
-    if ((options.comm?.rank ?? 0) === 0) process.stderr.write('\nvoco: stopping after this step and writing a checkpoint (Ctrl-C again to quit at once)\n');
-    controller.abort();
-  };
-  for (const signal of STOP_SIGNALS) process.on(signal, onInterrupt);
-  try {
-    await pretrain(config, { ...options, signal: controller.signal });
-  } finally {
-    for (const signal of STOP_SIGNALS) process.off(signal, onInterrupt);
-  }
-}

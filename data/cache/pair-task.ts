@@ -21,13 +21,16 @@ export interface PairSpec {
   readonly version: number;
 }
 
-/** The cache source of an image and its label map under `family`'s segmentation chain. */
-export function pairSource(image: string, label: string, family: Family): CacheSource<PairSpec> {
+/**
+ * The cache source of an image and its label map under `family`'s segmentation chain (with `params`, e.g. another
+ * spacing, instead of the family's when given).
+ */
+export function pairSource(image: string, label: string, family: Family, params: FamilyParams = FAMILY_PARAMS[family]): CacheSource<PairSpec> {
   const spec: PairSpec = {
     task: 'segmentation',
     label: resolve(label),
     family,
-    params: FAMILY_PARAMS[family],
+    params,
     version: SEGMENTATION_PREPROCESS_VERSION,
   };
   return { path: image, preprocessing: spec, companions: [label] };
@@ -35,7 +38,7 @@ export function pairSource(image: string, label: string, family: Family): CacheS
 
 /** Both files read and run through the segmentation chain: what pair entries hold. */
 export const preprocessPairForCache: Preprocess<PairSpec, CachedPair> = async (path, spec) => {
-  const { image, label, record } = preprocessPair(path, spec.label, spec.family);
+  const { image, label, record } = preprocessPair(path, spec.label, spec.family, undefined, spec.params);
   return { image, label, record };
 };
 

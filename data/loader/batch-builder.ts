@@ -1,20 +1,20 @@
 import { Rng } from '../../common/rng';
-import type { VocoSamplingOptions } from '../voco/options';
-import { sampleVoco, type VocoSampleArrays } from '../voco/sample';
-import { vocoBatchShapes } from '../voco/batch';
 import type { Volume } from '../volume';
+import type { BatchArrays, BatchKind, BatchKindOps } from './batch-kinds';
 import { DataCursor, EpochSchedule, mixSeed } from './schedule';
 import { RankShare, shareOffset } from './share';
 
-export type FetchResult = { readonly ok: true; readonly volume: Volume } | { readonly ok: false; readonly reason: string };
+/** A source's preprocessed value (a Volume, or an image/label pair), or why it is bad. */
+export type FetchResult<V = Volume> = { readonly ok: true; readonly volume: V } | { readonly ok: false; readonly reason: string };
 
 export interface SkippedFile {
   readonly path: string;
   readonly reason: string;
 }
 
-export interface BuiltBatch extends VocoSampleArrays {
+export interface BuiltBatch {
   readonly step: number;
+  readonly arrays: BatchArrays;
   /** Bad files met while filling this batch (each replaced by a later entry of the order). */
   readonly skipped: readonly SkippedFile[];
 }
@@ -24,7 +24,7 @@ export interface BatchPlan {
   readonly repeats: readonly number[];
   readonly seed: number;
   readonly batchSize: number;
-  readonly voco: VocoSamplingOptions;
+  readonly kind: BatchKind;
   readonly onBadFile: 'skip' | 'fail';
   /** This process's part of each global batch (one process: the whole batch). */
   readonly share: RankShare;
@@ -45,32 +45,33 @@ export class BatchFailure {
  * rank r takes entry `r + i * ranks` after the cursor; a bad entry is replaced by the rank's share of the entries
  * after the global batch (so a replacement may also appear in the following batch, with different random crops).
  */
-export class BatchBuilder {
+export class BatchBuilder<V> {
   private readonly schedule: EpochSchedule;
   private readonly knownBad = new Map<number, string>();
   private readonly sourcesInUse: number;
 
   constructor(
     private readonly plan: BatchPlan,
-    private readonly fetch: (sourceIndex: number) => Promise<FetchResult>,
+    private readonly ops: BatchKindOps<V>,
+    private readonly fetch: (sourceIndex: number) => Promise<FetchResult<V>>,
   ) {
     this.schedule = new EpochSchedule(plan.repeats, plan.seed);
     this.sourcesInUse = plan.repeats.filter((r) => r > 0).length;
   }
 
   async build(cursor: DataCursor): Promise<BuiltBatch | BatchFailure> {
-    const { batchSize, voco, share } = this.plan;
+    const { batchSize, share } = this.plan;
     const globalBatch = batchSize * share.size;
-    const shapes = vocoBatchShapes(batchSize, voco);
-    const batch = {
-      images: new Float32Array(shapes.images.reduce((a, b) => a * b)),
-      crops: new Float32Array(shapes.crops.reduce((a, b) => a * b)),
-      labels: new Float32Array(shapes.labels.reduce((a, b) => a * b)),
-    };
-    const slotOf = (array: Float32Array, slot: number): Float32Array => {
-      const n = array.length / batchSize;
-      return array.subarray(slot * n, (slot + 1) * n);
-    };
+    const arrays = Object.fromEntries(
+      Object.entries(this.ops.shapes(batchSize)).map(([name, shape]) => [name, new Float32Array(shape.reduce((a, b) => a * b))]),
+    );
+    const slotOf = (slot: number): BatchArrays =>
+      Object.fromEntries(
+        Object.entries(arrays).map(([name, array]) => {
+          const n = array.length / batchSize;
+          return [name, array.subarray(slot * n, (slot + 1) * n)];
+        }),
+      );
     const skipped: SkippedFile[] = [];
     let spare = 0;
     for (let slot = 0; slot < batchSize; slot++) {
@@ -78,12 +79,11 @@ export class BatchBuilder {
       for (let offset = position; ; offset = globalBatch + shareOffset(share, spare++)) {
         const source = this.schedule.sourceAt(cursor, offset);
         const fetched = await this.fetchOnce(source);
+        const path = this.plan.paths[source];
         if (fetched.ok) {
-          const out = { images: slotOf(batch.images, slot), crops: slotOf(batch.crops, slot), labels: slotOf(batch.labels, slot) };
-          sampleVoco(fetched.volume, new Rng(mixSeed(this.plan.seed, cursor.step, position)), voco, out);
+          this.ops.sample(fetched.volume, new Rng(mixSeed(this.plan.seed, cursor.step, position)), slotOf(slot), path);
           break;
         }
-        const path = this.plan.paths[source];
         if (this.plan.onBadFile === 'fail') return new BatchFailure('bad-file', `${path}: ${fetched.reason}`);
         skipped.push({ path, reason: fetched.reason });
         if (this.knownBad.size === this.sourcesInUse) {
@@ -91,10 +91,10 @@ export class BatchBuilder {
         }
       }
     }
-    return { step: cursor.step, ...batch, skipped };
+    return { step: cursor.step, arrays, skipped };
   }
 
-  private async fetchOnce(source: number): Promise<FetchResult> {
+  private async fetchOnce(source: number): Promise<FetchResult<V>> {
     const reason = this.knownBad.get(source);
     if (reason !== undefined) return { ok: false, reason };
     const fetched = await this.fetch(source);

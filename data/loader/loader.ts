@@ -1,12 +1,15 @@
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { CacheCompression } from '../cache/format';
+import type { PairSpec } from '../cache/pair-task';
 import type { PreprocessSpec } from '../cache/pipeline-task';
 import type { CacheDtype } from '../cache/quantize';
-import { vocoBatchShapes } from '../voco/batch';
+import { SegmentationSampleOptions, segmentationSampleOptions } from '../segmentation/options';
+import type { VocoSampleArrays } from '../voco/sample';
 import { VocoSamplingOptions, vocoOptions } from '../voco/options';
 import type { BuiltBatch, SkippedFile } from './batch-builder';
 import { BatchFailure } from './batch-builder';
+import { BatchArrays, BatchKind, batchKindOps } from './batch-kinds';
 import { BadSourceFileError, CursorMismatchError, LoaderClosedError, LoaderWorkerCrashError, NoUsableFileError } from './errors';
 import type { BuildReply, BuildRequest, TaskConfig } from './protocol';
 import { DataCursor, EpochSchedule, START_CURSOR } from './schedule';
@@ -14,16 +17,22 @@ import { checkShare, RankShare, WHOLE_BATCH } from './share';
 import { startWorker } from './thread';
 import { createTaskBuilder } from './volume-task';
 
-export interface LoaderSource {
+export interface LoaderSource<P = PreprocessSpec> {
   readonly path: string;
   /** How to preprocess this file (`preprocessSpec(family, options)`); part of the cache key. */
-  readonly preprocessing: PreprocessSpec;
+  readonly preprocessing: P;
+  /** Further files the entry is made from (a pair's label map, see pairSource). */
+  readonly companions?: readonly string[];
   /** Times the file appears per epoch (default 1; upstream repeats some dataset groups 8 times). */
   readonly repeat?: number;
 }
 
-export interface BatchLoaderOptions {
-  readonly sources: readonly LoaderSource[];
+/** An image and its label map (`pairSource(image, label, family)`), for segmentation batches. */
+export type PairLoaderSource = LoaderSource<PairSpec>;
+
+/** What every loader takes, whatever its batches hold. */
+export interface LoaderOptions<P> {
+  readonly sources: readonly LoaderSource<P>[];
   /** Preprocessed volumes are read from / written to this cache; without it every sample is preprocessed anew. */
   readonly cacheDir?: string;
   readonly cacheDtype?: CacheDtype;
@@ -36,10 +45,6 @@ export interface BatchLoaderOptions {
    * stays global, so a run resumes at the same place in the data with any number of ranks. Default: one process.
    */
   readonly share?: RankShare;
-  /** Random crops per volume (sw). */
-  readonly swBatchSize: number;
-  /** Other VoCo sampling options (crop size, grid, augmentation); default upstream's. */
-  readonly voco?: Partial<Omit<VocoSamplingOptions, 'swBatchSize'>>;
   /** Worker threads (default 1); 0 builds each batch on the calling thread when it is asked for. */
   readonly workers?: number;
   /** Batches built or being built ahead of the consumer (default 2 per worker, at least 1). */
@@ -52,22 +57,37 @@ export interface BatchLoaderOptions {
   readonly onWarning?: (message: string) => void;
 }
 
-export interface LoaderBatch {
-  readonly step: number;
-  /** [b * sw, 1, 64, 64, 64] */
-  readonly images: Float32Array;
-  /** [b * 9, 1, 64, 64, 64] */
-  readonly crops: Float32Array;
-  /** [b, sw, 9] */
-  readonly labels: Float32Array;
-  readonly dims: { readonly images: number[]; readonly crops: number[]; readonly labels: number[] };
-  /** The cursor after this batch: save it with the checkpoint of this step to resume with the next batch. */
-  readonly cursor: DataCursor;
+/** VoCo pre-training batches. */
+export interface BatchLoaderOptions extends LoaderOptions<PreprocessSpec> {
+  /** Random crops per volume (sw). */
+  readonly swBatchSize: number;
+  /** Other VoCo sampling options (crop size, grid, augmentation); default upstream's. */
+  readonly voco?: Partial<Omit<VocoSamplingOptions, 'swBatchSize'>>;
 }
 
-export interface BatchLoader {
+/** Segmentation fine-tuning batches: per volume `numSamples` crops of the image and of its label map. */
+export interface SegmentationLoaderOptions extends LoaderOptions<PairSpec> {
+  /** Crop size, crops per volume, the pos/neg ratio and augmentations; default upstream's. */
+  readonly sample?: Partial<SegmentationSampleOptions>;
+}
+
+/** A batch's arrays, their shapes, its step and the cursor after it. */
+export type Batch<A extends { readonly [K in keyof A]: Float32Array }> = A & {
+  readonly step: number;
+  readonly dims: { readonly [K in keyof A]: number[] };
+  /** The cursor after this batch: save it with the checkpoint of this step to resume with the next batch. */
+  readonly cursor: DataCursor;
+};
+
+/** images [b * sw, 1, r, r, r], crops [b * 9, 1, r, r, r], labels [b, sw, 9]. */
+export type LoaderBatch = Batch<VocoSampleArrays>;
+
+/** image and label [b * numSamples, 1, r, r, r] (the label's class indices as floats). */
+export type SegmentationBatch = Batch<{ readonly image: Float32Array; readonly label: Float32Array }>;
+
+export interface BatchLoader<B = LoaderBatch> {
   /** The next batch, in step order. */
-  next(): Promise<LoaderBatch>;
+  next(): Promise<B>;
   /** Stops the workers; pending and later `next()` calls reject with LoaderClosedError. */
   close(): Promise<void>;
   /** Distinct bad files skipped so far, for the run summary. */
@@ -76,25 +96,33 @@ export interface BatchLoader {
   readonly skippedCount: number;
 }
 
-export function createBatchLoader(options: BatchLoaderOptions): BatchLoader {
+export function createBatchLoader(options: BatchLoaderOptions): BatchLoader<LoaderBatch> {
+  const voco = vocoOptions({ ...options.voco, swBatchSize: options.swBatchSize });
+  return openLoader(options, { kind: 'voco', voco });
+}
+
+export function createSegmentationLoader(options: SegmentationLoaderOptions): BatchLoader<SegmentationBatch> {
+  return openLoader(options, { kind: 'segmentation', segmentation: segmentationSampleOptions(options.sample) });
+}
+
+function openLoader<B>(options: LoaderOptions<unknown>, kind: BatchKind): BatchLoader<B> {
   const workers = options.workers ?? 1;
   if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`workers must be a whole number >= 0, got ${workers}`);
   if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new RangeError(`batchSize must be a whole number >= 1, got ${options.batchSize}`);
   if (options.sources.length === 0) throw new NoUsableFileError('the dataset lists no source file');
   const share = options.share ?? WHOLE_BATCH;
   checkShare(share);
-  const voco = vocoOptions({ ...options.voco, swBatchSize: options.swBatchSize });
   const config: TaskConfig = {
     plan: {
       paths: options.sources.map((s) => s.path),
       repeats: options.sources.map((s) => s.repeat ?? 1),
       seed: options.seed,
       batchSize: options.batchSize,
-      voco,
+      kind,
       onBadFile: options.onBadFile ?? 'skip',
       share,
     },
-    preprocessing: options.sources.map((s) => s.preprocessing),
+    sources: options.sources.map((s) => ({ preprocessing: s.preprocessing, ...(s.companions ? { companions: s.companions } : {}) })),
     cache: options.cacheDir === undefined ? undefined : { dir: options.cacheDir, dtype: options.cacheDtype, compression: options.cacheCompression },
   };
   const schedule = new EpochSchedule(config.plan.repeats, config.plan.seed);
@@ -108,8 +136,8 @@ export function createBatchLoader(options: BatchLoaderOptions): BatchLoader {
   const report = new BadFileReport(options.onWarning ?? ((line) => process.stderr.write(`voco: warning: ${line}\n`)));
   const prefetch = options.prefetch ?? Math.max(1, 2 * workers);
   if (!Number.isInteger(prefetch) || prefetch < 1) throw new RangeError(`prefetch must be a whole number >= 1, got ${prefetch}`);
-  const dims = vocoBatchShapes(options.batchSize, voco);
-  return workers === 0 ? new InlineLoader(config, stream, report, dims) : new WorkerLoader(config, stream, report, dims, workers, prefetch);
+  const dims = batchKindOps(kind).shapes(options.batchSize);
+  return (workers === 0 ? new InlineLoader(config, stream, report, dims) : new WorkerLoader(config, stream, report, dims, workers, prefetch)) as unknown as BatchLoader<B>;
 }
 
 /** The cursor of every step: step k starts k * (global batch) entries after the start (bad files do not shift it). */
@@ -162,10 +190,13 @@ function failureError(failure: { kind: BatchFailure['kind']; message: string }):
   return failure.kind === 'bad-file' ? new BadSourceFileError(failure.message) : new NoUsableFileError(failure.message);
 }
 
-abstract class LoaderBase implements BatchLoader {
-  constructor(protected readonly stream: CursorStream, protected readonly report: BadFileReport, private readonly dims: LoaderBatch['dims']) {}
+type AnyBatch = Batch<BatchArrays>;
+type Dims = Record<string, number[]>;
 
-  abstract next(): Promise<LoaderBatch>;
+abstract class LoaderBase implements BatchLoader<AnyBatch> {
+  constructor(protected readonly stream: CursorStream, protected readonly report: BadFileReport, private readonly dims: Dims) {}
+
+  abstract next(): Promise<AnyBatch>;
   abstract close(): Promise<void>;
 
   get badFiles(): readonly SkippedFile[] {
@@ -176,10 +207,9 @@ abstract class LoaderBase implements BatchLoader {
     return this.report.skipped;
   }
 
-  protected finish(built: BuiltBatch): LoaderBatch {
+  protected finish(built: BuiltBatch): AnyBatch {
     this.report.add(built.skipped);
-    const { step, images, crops, labels } = built;
-    return { step, images, crops, labels, dims: this.dims, cursor: this.stream.after(step) };
+    return { ...built.arrays, step: built.step, dims: this.dims, cursor: this.stream.after(built.step) } as AnyBatch;
   }
 }
 
@@ -190,13 +220,13 @@ class InlineLoader extends LoaderBase {
   private failure: Error | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(config: TaskConfig, stream: CursorStream, report: BadFileReport, dims: LoaderBatch['dims']) {
+  constructor(config: TaskConfig, stream: CursorStream, report: BadFileReport, dims: Dims) {
     super(stream, report, dims);
     this.builder = createTaskBuilder(config);
     this.step = stream.firstStep;
   }
 
-  next(): Promise<LoaderBatch> {
+  next(): Promise<AnyBatch> {
     const step = this.step++;
     const result = this.queue.then(async () => {
       if (this.failure) throw this.failure;
@@ -215,7 +245,7 @@ class InlineLoader extends LoaderBase {
 
 interface Waiter {
   readonly step: number;
-  resolve(batch: LoaderBatch): void;
+  resolve(batch: AnyBatch): void;
   reject(error: Error): void;
 }
 
@@ -235,7 +265,7 @@ class WorkerLoader extends LoaderBase {
   private failure: Error | undefined;
   private closing = false;
 
-  constructor(config: TaskConfig, stream: CursorStream, report: BadFileReport, dims: LoaderBatch['dims'], workers: number, private readonly prefetch: number) {
+  constructor(config: TaskConfig, stream: CursorStream, report: BadFileReport, dims: Dims, workers: number, private readonly prefetch: number) {
     super(stream, report, dims);
     this.nextRequested = this.nextDispatched = this.delivered = stream.firstStep;
     for (let i = 0; i < workers; i++) this.pool.push(this.spawn(config));
@@ -244,10 +274,10 @@ class WorkerLoader extends LoaderBase {
     this.updateRefs();
   }
 
-  next(): Promise<LoaderBatch> {
+  next(): Promise<AnyBatch> {
     const step = this.nextRequested++;
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise<LoaderBatch>((resolve, reject) => {
+    return new Promise<AnyBatch>((resolve, reject) => {
       this.waiters.push({ step, resolve, reject });
       this.deliver();
       this.pump();

@@ -15,5 +15,5 @@ port.on('message', async (request: BuildRequest) => {
     return;
   }
   const reply: BuildReply = { type: 'batch', ...built };
-  port.postMessage(reply, [built.images.buffer, built.crops.buffer, built.labels.buffer] as ArrayBuffer[]);
+  port.postMessage(reply, Object.values(built.arrays).map((a) => a.buffer) as ArrayBuffer[]);
 });

@@ -5,7 +5,7 @@ import { Rng } from '../../common/rng';
 import { UserError } from '../../common/user-error';
 import { writeNifti } from '../nifti/write';
 import { generatePhantom, type PhantomOptions } from './generate';
-import { organLabelTable } from './organs';
+import { ORGANS, OrganName, organLabelTable, selectOrgans } from './organs';
 
 /** The phantom dataset folder cannot be written. */
 export class PhantomDatasetError extends UserError {}
@@ -16,6 +16,8 @@ export interface PhantomDatasetOptions {
   /** How many of the volumes go to the `validation` list (the last ones); default 0. */
   readonly validation?: number;
   readonly phantom?: PhantomOptions;
+  /** The organs the label maps mark, numbered 1.. in this order; default all of ORGANS. */
+  readonly organs?: readonly OrganName[];
 }
 
 export const DATASET_JSON = 'dataset.json';
@@ -49,7 +51,8 @@ export function writePhantomDataset(dir: string, options: PhantomDatasetOptions)
     const phantom = generatePhantom(phantomSeed(seed, i), options.phantom);
     const file = `phantom_${String(i).padStart(digits, '0')}.nii.gz`;
     const [image, label] = [`imagesTr/${file}`, `labelsTr/${file}`];
-    const labels = { ...phantom.volume, data: Float32Array.from(phantom.organs) };
+    const organs = options.organs ? selectOrgans(phantom.organs, options.organs) : phantom.organs;
+    const labels = { ...phantom.volume, data: Float32Array.from(organs) };
     guard(dir, () => writeNifti(path.join(dir, image), phantom.volume, { datatype: phantom.storedType }));
     guard(dir, () => writeNifti(path.join(dir, label), labels, { datatype: 'uint8' }));
     return { image: `./${image}`, label: `./${label}` };
@@ -61,7 +64,7 @@ export function writePhantomDataset(dir: string, options: PhantomDatasetOptions)
     licence: 'Apache-2.0',
     tensorImageSize: '3D',
     modality: { '0': 'CT' },
-    labels: organLabelTable(),
+    labels: organLabelTable(options.organs ?? ORGANS),
     numTraining: count - validation,
     numTest: 0,
     training: entries.slice(0, count - validation),
@@ -94,7 +97,8 @@ export function ensurePhantomDataset(dir: string, options: PhantomDatasetOptions
 /** What dataset.json records of how it was made (compared to decide whether a folder can be reused). */
 function phantomRecord(options: PhantomDatasetOptions): object {
   const { seed, count } = options;
-  return { generator: PHANTOM_GENERATOR_VERSION, seed, count, validation: options.validation ?? 0, options: options.phantom ?? {} };
+  const organs = options.organs ? { organs: options.organs } : {};
+  return { generator: PHANTOM_GENERATOR_VERSION, seed, count, validation: options.validation ?? 0, options: options.phantom ?? {}, ...organs };
 }
 
 function guard(dir: string, action: () => void): void {

@@ -12,7 +12,17 @@ export function organLabel(name: OrganName): number {
   return ORGANS.indexOf(name) + 1;
 }
 
-/** The Decathlon `labels` table: {"0": "background", "1": "liver", ...}. */
-export function organLabelTable(): Record<string, string> {
-  return Object.fromEntries([['0', 'background'], ...ORGANS.map((name, i) => [String(i + 1), name])]);
+/** The Decathlon `labels` table: {"0": "background", "1": "liver", ...} (of `organs`, numbered in that order). */
+export function organLabelTable(organs: readonly OrganName[] = ORGANS): Record<string, string> {
+  return Object.fromEntries([['0', 'background'], ...organs.map((name, i) => [String(i + 1), name])]);
+}
+
+/**
+ * A label map of the organs `organs` only, numbered 1.. in that order (the others become background): label maps
+ * with fewer classes from the same phantoms.
+ */
+export function selectOrgans(labels: Uint8Array, organs: readonly OrganName[]): Uint8Array {
+  const map = new Uint8Array(ORGANS.length + 1);
+  organs.forEach((name, i) => (map[organLabel(name)] = i + 1));
+  return labels.map((v) => map[v]);
 }

@@ -1,7 +1,7 @@
 import { BadVolumeError } from '../nifti/errors';
 import type { NiftiHeader } from '../nifti/header';
 import { loadVolume } from '../nifti/read';
-import { Family, FAMILY_PARAMS } from '../pipeline';
+import { Family, FAMILY_PARAMS, FamilyParams } from '../pipeline';
 import { cropBox, foregroundBox } from '../transforms/crop-foreground';
 import type { PreprocessRecord } from '../transforms/invert';
 import { orientRas } from '../transforms/orientation';
@@ -25,6 +25,8 @@ export interface SegmentationOptions {
   readonly source?: string;
   /** Receives each step's outputs (the label is unchanged by scaleIntensity). */
   readonly onStep?: (step: SegmentationStep, image: Volume, label: Volume | undefined) => void;
+  /** The voxel size and HU window instead of the family's (e.g. a coarser spacing for runs on the CPU). */
+  readonly params?: FamilyParams;
 }
 
 /**
@@ -41,7 +43,7 @@ export function preprocessSegmentation<L extends Volume | undefined>(
   family: Family,
   options: SegmentationOptions = {},
 ): SegmentationVolumes<L> {
-  const params = FAMILY_PARAMS[family];
+  const params = options.params ?? FAMILY_PARAMS[family];
   const step = options.onStep ?? (() => {});
   const source = options.source ?? 'volume';
   const oriented = orientRas(image);
@@ -84,11 +86,12 @@ export function preprocessPair(
   labelFile: string,
   family: Family,
   onStep?: SegmentationOptions['onStep'],
+  params?: FamilyParams,
 ): PreprocessedPair {
   const image = loadVolume(imageFile);
   const label = loadLabelMap(labelFile);
   checkLabelGrid(imageFile, image.volume, labelFile, label.volume);
-  const out = preprocessSegmentation(image.volume, label.volume, family, { source: imageFile, onStep });
+  const out = preprocessSegmentation(image.volume, label.volume, family, { source: imageFile, onStep, params });
   return { ...out, maxLabel: label.maxLabel, header: image.header };
 }
 

@@ -11,6 +11,14 @@ export type SwinPreset = 'tiny' | 'B' | 'L' | 'H';
 
 export const PRESET_FEATURE_SIZE: Readonly<Record<SwinPreset, number>> = { tiny: 12, B: 48, L: 96, H: 192 };
 
+/** The scopes of the shared encoder: what `--freeze-encoder` keeps fixed. */
+export const ENCODER_SCOPES = ['swinViT', 'encoder1', 'encoder2', 'encoder3', 'encoder4', 'encoder10'] as const;
+
+/** Whether a parameter (under MONAI's names, in the model's own scope) belongs to the shared encoder. */
+export function isEncoderParameter(name: string, prefix = ''): boolean {
+  return ENCODER_SCOPES.some((scope) => name.startsWith(`${prefix}${scope}.`));
+}
+
 export interface SwinUnetrEncoderOutput {
   /** The five SwinViT outputs (normalised), channels first. */
   readonly hidden: readonly Tensor[];

@@ -22,7 +22,7 @@ import { BadStepPolicy } from './bad-steps';
 import { DiskFullError, isDiskFull } from './disk-full';
 import { LogdirLock } from './logdir-lock';
 import { RunRecords } from './records';
-import { ResumePoint, RunState, checkpointDir, restoreRun, resumeCheckpoint, resumePoint, saveRun } from './run-state';
+import { BestEvaluation, ResumePoint, RunState, checkpointDir, restoreRun, resumeCheckpoint, resumePoint, saveBest, saveRun } from './run-state';
 import { learningRate } from './schedule';
 import type { BatchSource, Evaluation, Log, LoopSettings, PositionedBatch, TrainingTask } from './task';
 
@@ -81,6 +81,7 @@ class TrainingRun<Config extends LoopSettings, Cursor, Batch extends PositionedB
   private step: number;
   private skippedSteps: number;
   private cursor: Cursor | undefined;
+  private best: BestEvaluation | undefined;
   private lastCheckpoint = '';
   /** What the run was doing, for the one line a full disk stops it with. */
   private doing = 'starting';
@@ -99,6 +100,7 @@ class TrainingRun<Config extends LoopSettings, Cursor, Batch extends PositionedB
     this.step = resumeAt?.step ?? 0;
     this.skippedSteps = resumeAt?.skippedSteps ?? 0;
     this.cursor = resumeAt?.cursor;
+    this.best = resumeAt?.best;
   }
 
   static async open<C extends LoopSettings, K, B extends PositionedBatch<K>>(
@@ -124,7 +126,7 @@ class TrainingRun<Config extends LoopSettings, Cursor, Batch extends PositionedB
       trainer.stepCount = resumeAt.optimizerSteps;
       log(`resuming from step ${resumeAt.step} (${resumeAt.optimizerSteps} optimizer steps)`);
     }
-    const records = dp.isRoot ? new RunRecords(config.logdir, task.title, task.stepMetrics, task.plot, resumeAt?.step) : undefined;
+    const records = dp.isRoot ? new RunRecords(config.logdir, task.title, task.stepMetrics, task.plot, resumeAt?.step, task.charts) : undefined;
     const batches = task.openBatches(resumeAt?.cursor, share, warn);
     const evaluation = dp.isRoot ? await task.openEvaluation?.() : undefined;
     const run = new TrainingRun(task, trainer, dp, share, log, batches, records, evaluation, resumeAt);
@@ -210,15 +212,29 @@ class TrainingRun<Config extends LoopSettings, Cursor, Batch extends PositionedB
     const values = await this.evaluation.measure(this.trainer);
     this.doing = 'the metrics';
     this.records!.evaluation(this.step, this.evaluation.metrics, values);
+    const best = this.evaluation.best;
+    if (!best) return;
+    const value = values[this.evaluation.metrics.findIndex((m) => m.key === best.key)];
+    const better = best.direction === 'max' ? value > (this.best?.value ?? -Infinity) : value < (this.best?.value ?? Infinity);
+    if (!Number.isFinite(value) || !better) return;
+    this.best = { key: best.key, value, step: this.step };
+    this.doing = 'the best checkpoint';
+    const file = saveBest(this.trainer, this.task.config.logdir, this.step, this.runState());
+    this.log(`step ${this.step}: best ${best.key} so far, ${value.toFixed(4)}: ${file}`);
   }
 
   private save(): void {
     if (!this.dp.isRoot) return;
     const { config } = this.task;
     this.doing = 'a checkpoint';
-    const meta: RunState<Config, Cursor> = { config, optimizerSteps: this.trainer.stepCount, cursor: this.cursor!, skippedSteps: this.skippedSteps };
-    this.lastCheckpoint = saveRun(this.trainer, config.logdir, this.step, meta, config.keepCheckpoints);
+    this.lastCheckpoint = saveRun(this.trainer, config.logdir, this.step, this.runState(), config.keepCheckpoints);
     this.records!.checkpointed();
+  }
+
+  private runState(): RunState<Config, Cursor> {
+    const { config } = this.task;
+    const state = { config, optimizerSteps: this.trainer.stepCount, cursor: this.cursor!, skippedSteps: this.skippedSteps };
+    return this.best ? { ...state, best: this.best } : state;
   }
 
   private diskFull(error: unknown): DiskFullError | undefined {

@@ -5,7 +5,7 @@ import { lossPlotSvg } from '../observe/loss-plot';
 import { MetricsLog } from '../observe/metrics-log';
 import { TrainingProgress } from '../observe/progress';
 import { TensorBoardWriter } from '../observe/tensorboard';
-import type { Metric, PlotSeries } from './task';
+import type { Chart, Metric, PlotSeries } from './task';
 
 export const LOSS_PLOT_FILE = 'loss.svg';
 
@@ -32,6 +32,7 @@ export class RunRecords {
     private readonly stepMetrics: readonly Metric[],
     private readonly plot: readonly PlotSeries[],
     resumedAt?: number,
+    private readonly charts: readonly Chart[] = [],
   ) {
     this.metrics = new MetricsLog(logdir);
     if (resumedAt !== undefined) this.dropRecordsAfter(resumedAt);
@@ -68,7 +69,10 @@ export class RunRecords {
 
   /** After a checkpoint: the loss plot redrawn, the TensorBoard events flushed. */
   checkpointed(): void {
-    writeBytesAtomically(path.join(this.logdir, LOSS_PLOT_FILE), this.lossPlot());
+    const records = this.metrics.read();
+    for (const chart of [{ file: LOSS_PLOT_FILE, title: this.title, series: this.plot }, ...this.charts]) {
+      writeBytesAtomically(path.join(this.logdir, chart.file), this.chart(records, chart));
+    }
     this.tensorboard.flush();
   }
 
@@ -82,14 +86,13 @@ export class RunRecords {
     writeBytesAtomically(this.metrics.file, kept.map((r) => JSON.stringify(r) + '\n').join(''));
   }
 
-  private lossPlot(): string {
-    const records = this.metrics.read();
-    const series = this.plot.map((s) => ({
+  private chart(records: readonly Record<string, unknown>[], chart: Chart): string {
+    const series = chart.series.map((s) => ({
       label: s.label,
       color: s.color,
       smoothing: s.smoothing,
       points: records.filter((r) => typeof r[s.key] === 'number').map((r) => [Number(r.step), Number(r[s.key])] as const),
     }));
-    return lossPlotSvg(`${this.title} — ${path.basename(path.resolve(this.logdir))}`, series);
+    return lossPlotSvg(`${chart.title} — ${path.basename(path.resolve(this.logdir))}`, series);
   }
 }

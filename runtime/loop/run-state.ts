@@ -1,12 +1,20 @@
 /** The checkpoint of a training run: parameters, optimizer moments and where the run stands. */
 import { UserError } from '../../common/user-error';
-import { Checkpoint, OPTIMIZER_GROUP, checkpointDir, PARAMETERS_GROUP, latestCheckpoint, loadCheckpoint, saveCheckpoint } from '../../io/checkpoint';
+import * as path from 'node:path';
+import { Checkpoint, OPTIMIZER_GROUP, checkpointDir, PARAMETERS_GROUP, latestCheckpoint, loadCheckpoint, saveCheckpoint, writeCheckpointFile } from '../../io/checkpoint';
 import { NamedTensor, TensorMap } from '../../io/weights/tensor-map';
 import { TensorStore } from '../session/tensor-store';
 import { Trainer } from '../session/trainer';
 
 /** A checkpoint that `--resume` cannot continue from. */
 export class ResumeError extends UserError {}
+
+/** The best evaluation so far by the metric the task's Evaluation names: what `best.ckpt` holds. */
+export interface BestEvaluation {
+  readonly key: string;
+  readonly value: number;
+  readonly step: number;
+}
 
 /** What a run's checkpoint carries besides tensors. */
 export interface RunState<Config, Cursor> {
@@ -15,7 +23,10 @@ export interface RunState<Config, Cursor> {
   readonly optimizerSteps: number;
   readonly cursor: Cursor;
   readonly skippedSteps: number;
+  readonly best?: BestEvaluation;
 }
+
+export const BEST_CHECKPOINT_FILE = 'best.ckpt';
 
 /** Where a resumed run continues: what every rank needs of the checkpoint besides its tensors. */
 export interface ResumePoint<Cursor> {
@@ -23,6 +34,7 @@ export interface ResumePoint<Cursor> {
   readonly optimizerSteps: number;
   readonly cursor: Cursor;
   readonly skippedSteps: number;
+  readonly best?: BestEvaluation;
 }
 
 export { checkpointDir };
@@ -35,8 +47,8 @@ export function resumeCheckpoint<Config, Cursor>(logdir: string, resume: string 
 }
 
 export function resumePoint<Cursor>(checkpoint: Checkpoint<RunState<unknown, Cursor>>): ResumePoint<Cursor> {
-  const { optimizerSteps, cursor, skippedSteps } = checkpoint.meta;
-  return { step: checkpoint.step, optimizerSteps, cursor, skippedSteps };
+  const { optimizerSteps, cursor, skippedSteps, best } = checkpoint.meta;
+  return { step: checkpoint.step, optimizerSteps, cursor, skippedSteps, ...(best ? { best } : {}) };
 }
 
 /** Sets the trainer's parameters and optimizer moments from `checkpoint`. */
@@ -56,11 +68,21 @@ export function restoreRun(trainer: Trainer, checkpoint: Checkpoint<unknown>): v
 
 /** Writes the checkpoint of `step` into `<logdir>/checkpoints`, keeping the newest `keep`; returns its file. */
 export function saveRun<Config, Cursor>(trainer: Trainer, logdir: string, step: number, meta: RunState<Config, Cursor>, keep: number): string {
-  const groups = new Map([
+  return saveCheckpoint<RunState<Config, Cursor>>(checkpointDir(logdir), { step, groups: runTensors(trainer), meta }, keep);
+}
+
+/** Writes `<logdir>/best.ckpt` (atomically): the run as it stands, `meta.best` naming the evaluation it won. */
+export function saveBest<Config, Cursor>(trainer: Trainer, logdir: string, step: number, meta: RunState<Config, Cursor>): string {
+  const file = path.join(logdir, BEST_CHECKPOINT_FILE);
+  writeCheckpointFile<RunState<Config, Cursor>>(file, { step, groups: runTensors(trainer), meta });
+  return file;
+}
+
+function runTensors(trainer: Trainer): Map<string, TensorMap> {
+  return new Map([
     [PARAMETERS_GROUP, storeTensors(trainer.parameters)],
     [OPTIMIZER_GROUP, storeTensors(trainer.optimizerState)],
   ]);
-  return saveCheckpoint<RunState<Config, Cursor>>(checkpointDir(logdir), { step, groups, meta }, keep);
 }
 
 function storeTensors(store: TensorStore): TensorMap {

@@ -41,6 +41,13 @@ export interface PlotSeries {
   readonly smoothing?: number;
 }
 
+/** A picture beside `loss.svg` (e.g. `dice.svg`): its file name in the logdir, its title and its lines. */
+export interface Chart {
+  readonly file: string;
+  readonly title: string;
+  readonly series: readonly PlotSeries[];
+}
+
 /** A batch and where the task's batch stream stands after it (saved in checkpoints: a resume continues there). */
 export interface PositionedBatch<Cursor> {
   readonly cursor: Cursor;
@@ -58,6 +65,11 @@ export interface Evaluation {
   /** Every this many steps, at the start of a fresh run and at the end. */
   readonly every: number;
   readonly metrics: readonly Metric[];
+  /**
+   * Keep `best.ckpt` in the logdir: the parameters of the evaluation whose metric `key` (one of `metrics`) was best
+   * in `direction` so far, with its value and step in the checkpoint's metadata.
+   */
+  readonly best?: { readonly key: string; readonly direction: 'max' | 'min' };
   /** The values of `metrics`, in order, for the trainer's current parameters. */
   measure(trainer: Trainer): Promise<readonly number[]>;
 }
@@ -76,6 +88,8 @@ export interface TrainingTask<Config extends LoopSettings, Cursor, Batch extends
   /** What `measure` returns, in order; the first is the loss that decides whether a step was finite. */
   readonly stepMetrics: readonly Metric[];
   readonly plot: readonly PlotSeries[];
+  /** Further pictures, redrawn with `loss.svg` at each checkpoint. */
+  readonly charts?: readonly Chart[];
 
   /** The data-parallel line's tail: what one rank and all ranks process per step. */
   describeRanks(ranks: number): string;

@@ -4,6 +4,7 @@ import { writeArtifacts, writeForwardModel } from '../../onnx/artifacts';
 import { ArtifactManifest, writeManifest } from '../../onnx/manifest';
 import { OptimizerConfig } from '../../optim/config';
 import { writeSafetensors } from '../../../io/weights/safetensors';
+import { isEncoderParameter } from '../swinunetr-encoder';
 import { INITIAL_WEIGHTS_FILE } from '../voco/artifacts';
 import { exportVocoStateDict, freshVocoValues } from '../voco/weights';
 import { buildSegmenterGraph, buildSwinUnetrTrainingGraph } from './model';
@@ -20,6 +21,8 @@ export interface SwinUnetrArtifactOptions {
   readonly segmenterBatch?: number;
   /** The training and eval models also output `logits` (for parity checks; holds them in memory after a step). */
   readonly logits?: boolean;
+  /** Train the decoders and `out` only: the encoder's parameters become state, with no gradients or moments. */
+  readonly freezeEncoder?: boolean;
   /** Seed of the initial weights written under MONAI's state-dict names; none written when undefined. */
   readonly seed?: number;
   readonly externalData?: ExternalDataOptions;
@@ -43,6 +46,7 @@ export function writeSwinUnetrArtifacts(dir: string, options: SwinUnetrOptions, 
     loss,
     extras: { ...parts, ...(artifact.logits ? { [LOGITS_OUTPUT]: logits } : {}) },
     optimizer: artifact.optimizer ?? SWINUNETR_OPTIMIZER,
+    ...(artifact.freezeEncoder ? { trainable: tg.graph.parameters.filter((p) => p.trainable && !isEncoderParameter(p.tensor.name)).map((p) => p.tensor) } : {}),
     externalData: artifact.externalData,
   });
   const seg = buildSegmenterGraph(options, segmenterBatch);

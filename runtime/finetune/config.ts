@@ -1,0 +1,92 @@
+import { UserError } from '../../common/user-error';
+import { ORGANS, OrganName } from '../../data/phantom/organs';
+import { SWINUNETR_OPTIMIZER } from '../../graph/models/swinunetr/options';
+import type { OptimizerConfig } from '../../graph/optim/config';
+import type { LoopSettings } from '../loop/task';
+import type { ExecutionProvider } from '../session/providers';
+
+export class FinetuneConfigError extends UserError {}
+
+/** Everything that decides a fine-tuning run; saved in every checkpoint so `--resume` continues the same run. */
+export interface FinetuneConfig extends LoopSettings {
+  readonly featureSize: number;
+  /** Classes, background included; undefined takes the datalist's `labels` table (or the labels' largest index + 1). */
+  readonly outChannels?: number;
+  readonly roi: number;
+  /** Volumes per step. */
+  readonly batchSize: number;
+  /** Crops per volume (upstream's num_samples). */
+  readonly crops: number;
+  readonly weightDecay: number;
+  readonly seed: number;
+  /** A Decathlon datalist with labelled `training` and `validation` lists; undefined uses the built-in phantoms. */
+  readonly data?: string;
+  readonly phantomCount: number;
+  readonly phantomValidation: number;
+  /** The organs the built-in phantoms' label maps mark (in this order); undefined: all of them. */
+  readonly phantomOrgans?: readonly OrganName[];
+  /** Voxel size (mm) of the segmentation chain instead of the abdomen family's 1.5 mm; undefined keeps it. */
+  readonly spacing?: readonly [number, number, number];
+  readonly onBadFile: 'skip' | 'fail';
+  readonly workers: number;
+  readonly cacheDir: string;
+  /** Validation every N steps (and at the start and end). */
+  readonly valEvery: number;
+  /** Sliding-window overlap of validation (upstream 0.75). */
+  readonly overlap: number;
+  /** Windows per segmenter run in validation (upstream 2). */
+  readonly swBatchSize: number;
+  /** Validation volumes used (the first N of the list; 0: all). */
+  readonly valCases: number;
+  readonly freezeEncoder: boolean;
+  /** Weights to start from; undefined starts fresh. */
+  readonly initFrom?: string;
+  readonly ep: ExecutionProvider;
+  readonly deviceId: number;
+  readonly threads: number;
+}
+
+/** The options the graphs and the optimizer depend on: a resumed run must keep them. */
+export function modelKey(c: FinetuneConfig, outChannels: number): string {
+  return JSON.stringify([c.featureSize, outChannels, c.roi, c.batchSize * c.crops, c.swBatchSize, c.freezeEncoder, optimizerConfig(c)]);
+}
+
+export const optimizerConfig = (c: FinetuneConfig): OptimizerConfig => ({ ...SWINUNETR_OPTIMIZER, weightDecay: c.weightDecay });
+
+/** Checks what the model and data layers do not check themselves; one line naming the option. */
+export function validateFinetuneConfig(c: FinetuneConfig): FinetuneConfig {
+  const wholeNumbers: [option: string, value: number, least: number][] = [
+    ['max-steps', c.maxSteps, 1],
+    ['batch-size', c.batchSize, 1],
+    ['crops', c.crops, 1],
+    ['checkpoint-every', c.checkpointEvery, 1],
+    ['keep-checkpoints', c.keepCheckpoints, 1],
+    ['max-bad-steps', c.maxBadSteps, 1],
+    ['val-every', c.valEvery, 1],
+    ['val-cases', c.valCases, 0],
+    ['sw-batch-size', c.swBatchSize, 1],
+    ['phantom-count', c.phantomCount, 2],
+    ['phantom-validation', c.phantomValidation, 1],
+    ['warmup-steps', c.warmupSteps, 0],
+    ['workers', c.workers, 0],
+    ['device-id', c.deviceId, 0],
+    ['threads', c.threads, 0],
+    ['seed', c.seed, 0],
+  ];
+  for (const [option, value, least] of wholeNumbers) {
+    if (!Number.isInteger(value) || value < least) throw new FinetuneConfigError(`--${option} must be a whole number >= ${least}, got ${value}`);
+  }
+  if (c.data === undefined && c.phantomValidation >= c.phantomCount) {
+    throw new FinetuneConfigError(`--phantom-validation must be below --phantom-count (${c.phantomCount}), got ${c.phantomValidation}`);
+  }
+  const unknown = (c.phantomOrgans ?? []).find((o) => !(ORGANS as readonly string[]).includes(o));
+  if (unknown !== undefined) throw new FinetuneConfigError(`--phantom-organs: "${unknown}" is not one of ${ORGANS.join(', ')}`);
+  if (!(c.lr > 0)) throw new FinetuneConfigError(`--lr must be > 0, got ${c.lr}`);
+  if (!(c.weightDecay >= 0)) throw new FinetuneConfigError(`--weight-decay must be >= 0, got ${c.weightDecay}`);
+  if (!(c.maxGradNorm > 0)) throw new FinetuneConfigError(`--max-grad-norm must be > 0, got ${c.maxGradNorm}`);
+  if (!(c.overlap >= 0 && c.overlap < 1)) throw new FinetuneConfigError(`--overlap must be >= 0 and < 1, got ${c.overlap}`);
+  if (c.spacing !== undefined && !(c.spacing.length === 3 && c.spacing.every((s) => s > 0 && Number.isFinite(s)))) {
+    throw new FinetuneConfigError(`--spacing must be three voxel sizes in mm > 0, got ${JSON.stringify(c.spacing)}`);
+  }
+  return c;
+}

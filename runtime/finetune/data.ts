@@ -1,0 +1,68 @@
+import * as path from 'node:path';
+import { pairSource } from '../../data/cache/pair-task';
+import { loadSegmentationDatalist, LabelledCase } from '../../data/datalist';
+import type { PairLoaderSource } from '../../data/loader/loader';
+import { ensurePhantomDataset } from '../../data/phantom/dataset';
+import { organLabelTable } from '../../data/phantom/organs';
+import { FAMILY_PARAMS, FamilyParams } from '../../data/pipeline';
+import type { Log } from '../loop/task';
+import { FinetuneConfig, FinetuneConfigError } from './config';
+
+/** The seed of the built-in labelled phantoms: fixed, so every default run sees the same volumes. */
+const PHANTOM_DATASET_SEED = 0;
+
+/** Where the built-in labelled phantoms of a run live (written on first use). */
+export const phantomDir = (c: FinetuneConfig): string =>
+  path.join(c.cacheDir, `labelled-phantoms-${c.phantomCount}-${c.phantomValidation}${c.phantomOrgans ? `-${c.phantomOrgans.length}-organs` : ''}`);
+
+export interface FinetuneData {
+  readonly datalist: string;
+  /** Class names by index, background first. */
+  readonly classNames: readonly string[];
+  readonly training: PairLoaderSource[];
+  /** Empty when the datalist names no validation cases (`missingValidation` says so). */
+  readonly validation: PairLoaderSource[];
+  readonly missingValidation?: string;
+}
+
+/** The abdomen chain, at `--spacing` when given. */
+export function chainParams(c: FinetuneConfig): FamilyParams {
+  const family = FAMILY_PARAMS.abdomen;
+  return c.spacing ? { ...family, pixdim: [...c.spacing] } : family;
+}
+
+/** The classes of a run before its data is read: `--out-channels`, the phantoms' table, or the datalist's `labels`. */
+export function classNamesOf(c: FinetuneConfig): string[] {
+  const table = c.data === undefined ? new Map(Object.entries(organLabelTable(c.phantomOrgans)).map(([k, v]) => [Number(k), v])) : loadSegmentationDatalist(c.data, { checkGrids: false }).classNames;
+  const count = c.outChannels ?? (table ? Math.max(...table.keys()) + 1 : undefined);
+  if (count === undefined) throw new FinetuneConfigError(`${c.data}: has no "labels" table; give --out-channels (the classes, background included)`);
+  return Array.from({ length: count }, (_, i) => table?.get(i) ?? (i === 0 ? 'background' : `class ${i}`));
+}
+
+/**
+ * The labelled pairs of the run: `--data`, or the built-in phantoms (written into the cache folder the first
+ * time). Grids are checked when each pair is preprocessed, so that a bad pair is skipped with a warning as any
+ * bad file is (or stops the run with --on-bad-file fail).
+ */
+export function resolveFinetuneData(c: FinetuneConfig, log: Log): FinetuneData {
+  let datalist = c.data;
+  if (datalist === undefined) {
+    const dir = phantomDir(c);
+    const organs = c.phantomOrgans ? `, labels: ${c.phantomOrgans.join(', ')}` : '';
+    log(`no --data given: fine-tuning on ${c.phantomCount - c.phantomValidation} built-in labelled phantom CTs (${c.phantomValidation} for validation${organs}) in ${dir}`);
+    const organOption = c.phantomOrgans ? { organs: c.phantomOrgans } : {};
+    datalist = ensurePhantomDataset(dir, { count: c.phantomCount, validation: c.phantomValidation, seed: PHANTOM_DATASET_SEED, ...organOption });
+  }
+  const list = loadSegmentationDatalist(datalist, { checkGrids: false });
+  const params = chainParams(c);
+  const sources = (cases: readonly LabelledCase[]) => cases.map((k) => pairSource(k.image, k.label, 'abdomen', params) as PairLoaderSource);
+  const validation = list.validation ?? [];
+  return {
+    datalist,
+    classNames: classNamesOf(c),
+    training: sources(list.training),
+    validation: sources(c.valCases > 0 ? validation.slice(0, c.valCases) : validation),
+    ...(list.missingValidation ? { missingValidation: list.missingValidation } : {}),
+  };
+}
+
