@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -36,6 +36,24 @@ describe('logdir lock', () => {
     expect(lines).toEqual([`warning: taking over ${path.join(path.resolve(logdir), LOCK_FILE)} from a run that is gone (pid ${pid})`]);
     expect(JSON.parse(fs.readFileSync(path.join(logdir, LOCK_FILE), 'utf8')).pid).toBe(process.pid);
     lock.release();
+  });
+
+  test('the lock of a run that has exited but is not yet reaped (a zombie, as MPI ranks of an aborted job) is taken over', async () => {
+    // The shell starts `true` in the background and execs into `sleep`, which never reaps it: `true` stays a zombie.
+    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30']);
+    const pid = await new Promise<number>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString()))));
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/^\d+ \(.*\) Z/);
+      const logdir = fs.mkdtempSync(path.join(tmp, 'run-'));
+      fs.writeFileSync(path.join(logdir, LOCK_FILE), JSON.stringify({ pid, host: os.hostname(), started: '2020-01-01T00:00:00.000Z' }));
+      const lines: string[] = [];
+      LogdirLock.acquire(logdir, (l) => lines.push(l)).release();
+      expect(lines).toEqual([`warning: taking over ${path.join(path.resolve(logdir), LOCK_FILE)} from a run that is gone (pid ${pid})`]);
+    } finally {
+      parent.kill();
+    }
   });
 
   test('a lock naming this process that it does not hold (left by an earlier process with the same pid) is stale', () => {

@@ -21,6 +21,9 @@ const until = (ready: () => boolean) =>
     const timer = setInterval(() => ready() && (clearInterval(timer), resolve()), 50);
   });
 
+/** Each test runs several real training processes (artifacts built, steps taken): minutes on a loaded 2-core machine. */
+const PROCESS_TEST_MS = 600_000;
+
 test('a second run on a logdir in use is refused with a line naming the first; after a kill, --resume takes over', async () => {
   const logdir = path.join(work, 'busy');
   const first = train(logdir, ['--max-steps', '50', '--checkpoint-every', '1']);
@@ -36,7 +39,7 @@ test('a second run on a logdir in use is refused with a line naming the first; a
   expect(resumed.code).toBe(0);
   expect(resumed.stderr).toContain(`warning: taking over ${path.join(logdir, LOCK_FILE)} from a run that is gone (pid ${first.pid})`);
   expect(fs.existsSync(path.join(logdir, LOCK_FILE))).toBe(false);
-});
+}, PROCESS_TEST_MS);
 
 // Mounting a small tmpfs needs root (CI and these machines run as root); elsewhere the test says why it is skipped.
 const mountPoint = path.join(work, 'small-disk');
@@ -83,4 +86,4 @@ afterAll(() => {
   expect(resumed.code).toBe(0);
   expect(resumed.stderr).toMatch(/resuming from step 2/);
   expect(listCheckpoints(dir).map((c) => c.step)).toEqual([4]);
-});
+}, PROCESS_TEST_MS);
