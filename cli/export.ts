@@ -14,7 +14,6 @@ interface ExportArgs {
   formats: string;
   roi?: number;
   'encoder-batch': number;
-  'segmenter-batch': number;
 }
 
 const VOCO_ENCODER_ROI = 64;
@@ -39,8 +38,7 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
       .option('out', { type: 'string', demandOption: true, describe: 'folder to write into' })
       .option('formats', { type: 'string', default: EXPORT_FORMATS.join(','), describe: 'what to write' })
       .option('roi', { type: 'number', describe: "side of the model's input windows (a multiple of 32)", defaultDescription: `VoCo ${VOCO_ENCODER_ROI}; SwinUNETR the checkpoint's training roi, else ${DEFAULT_SEGMENT_ROI}` })
-      .option('encoder-batch', { type: 'number', default: 1, describe: "crops per encoder run (the encoder's batch dimension)" })
-      .option('segmenter-batch', { type: 'number', default: 1, describe: "windows per segmenter run (its fixed batch dimension; voco segment pads the last partial batch)" }) as unknown as Argv<ExportArgs>,
+      .option('encoder-batch', { type: 'number', default: 1, describe: "crops per encoder run (the encoder's batch dimension; the segmenter's is symbolic)" }) as unknown as Argv<ExportArgs>,
   handler: (args) => {
     const formats = parseFormats(args.formats);
     const read = readWeightSource(args.source);
@@ -49,12 +47,11 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
       const { options, written } = exportSwinUnetr(args.source, args.out, {
         formats,
         roi: args.roi ?? recorded.roi ?? DEFAULT_SEGMENT_ROI,
-        batch: args['segmenter-batch'],
         classNames: recorded.classNames,
         read,
       });
       const o = options;
-      process.stdout.write(`read ${read.file}: SwinUNETR ${describeFeatureSize(o.featureSize)}, ${o.inChannels} channel(s) -> ${o.outChannels} classes; segmenter roi ${o.roi}, batch ${o.batchSize}\n`);
+      process.stdout.write(`read ${read.file}: SwinUNETR ${describeFeatureSize(o.featureSize)}, ${o.inChannels} channel(s) -> ${o.outChannels} classes; segmenter roi ${o.roi}, any number of windows per run\n`);
       for (const file of written) process.stdout.write(`wrote ${file}\n`);
       return;
     }

@@ -47,7 +47,7 @@ export const segmentCommand: CommandModule<object, SegmentArgs> = {
     if (!Number.isInteger(swBatchSize) || swBatchSize < 1) throw new UserError(`--sw-batch-size must be a positive integer, got ${swBatchSize}`);
     if (!(args.overlap >= 0 && args.overlap < 1)) throw new UserError(`--overlap must be in [0, 1), got ${args.overlap}`);
     const files = resolveSegmentInputs(args.images, args.list);
-    const model = await openSegmenter(args.model, { roi: args.roi, swBatchSize, provider: args.ep, deviceId: args['device-id'], threads: args.threads });
+    const model = await openSegmenter(args.model, { roi: args.roi, provider: args.ep, deviceId: args['device-id'], threads: args.threads });
     const err = process.stderr;
     try {
       err.write(`model ${model.description}\nsegmenting ${files.length} scan(s) into ${args.out}\n`);

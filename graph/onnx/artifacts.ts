@@ -41,6 +41,11 @@ export interface ForwardSpec {
   /** Batch inputs in the order the model takes them; by default the graph inputs the outputs need. */
   readonly inputs?: readonly Tensor[];
   readonly outputs: Readonly<Record<string, Tensor>>;
+  /**
+   * The name of a symbolic leading axis of the batch inputs: the graph is built with one row there and the model
+   * takes any number of rows (graph/onnx/symbolic-batch.ts). Fixed as built when omitted.
+   */
+  readonly batchDim?: string;
 }
 
 export interface ArtifactSpec {
@@ -94,16 +99,16 @@ export function writeArtifacts(dir: string, spec: ArtifactSpec): ArtifactManifes
   const gradOutputs = params.map((t): IoTensor => ({ name: gradientName(t.name), tensor: grads.get(t)!, role: 'gradient' }));
   const ext = spec.externalData;
 
-  const training = writeGraphModel(dir, TRAINING_MODEL, feeds, [...outputs, ...gradOutputs], ext);
-  const evaluation = writeGraphModel(dir, EVAL_MODEL, feeds, outputs, ext);
+  const training = writeGraphModel(dir, TRAINING_MODEL, feeds, [...outputs, ...gradOutputs], { externalData: ext });
+  const evaluation = writeGraphModel(dir, EVAL_MODEL, feeds, outputs, { externalData: ext });
   const opt = buildOptimizer(spec.optimizer, params);
-  const optimizer = writeGraphModel(dir, OPTIMIZER_MODEL, opt.inputs, opt.outputs, ext);
+  const optimizer = writeGraphModel(dir, OPTIMIZER_MODEL, opt.inputs, opt.outputs, { externalData: ext });
   const forward: Record<string, ModelEntry> = {};
   for (const [name, f] of Object.entries(spec.forward ?? {})) {
     const batch = (f.inputs ?? graph.inputs).map((t): IoTensor => ({ name: t.name, tensor: t, role: 'input' }));
     const inputs = [...feeds.filter((x) => x.role !== 'input'), ...batch];
     const outs = Object.entries(f.outputs).map(([n, tensor]): IoTensor => ({ name: n, tensor, role: 'output' }));
-    forward[name] = writeGraphModel(dir, `${name}.onnx`, inputs, outs, ext);
+    forward[name] = writeGraphModel(dir, `${name}.onnx`, inputs, outs, { externalData: ext, batchDim: f.batchDim });
   }
 
   const manifest: ArtifactManifest = {
@@ -146,7 +151,17 @@ export function writeForwardModel(file: string, spec: ForwardModelSpec): ModelEn
     else inputs.push({ name: p.tensor.name, tensor: p.tensor, role: p.trainable ? 'parameter' : 'state' });
   }
   for (const t of spec.inputs ?? graph.inputs) inputs.push({ name: t.name, tensor: t, role: 'input' });
-  return writeGraphModel(path.dirname(file), path.basename(file), inputs, outs, spec.externalData, weights, spec.metadata);
+  const { externalData, metadata, batchDim } = spec;
+  return writeGraphModel(path.dirname(file), path.basename(file), inputs, outs, { externalData, weights, metadata, batchDim });
+}
+
+export interface GraphModelOptions {
+  readonly externalData?: ExternalDataOptions;
+  /** Inputs baked in as initialisers. */
+  readonly weights?: ReadonlyMap<Tensor, ConstantData>;
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** A symbolic leading axis of the `input`-role tensors under this name (ForwardSpec.batchDim). */
+  readonly batchDim?: string;
 }
 
 /** Writes one model over `inputs` (those no node reads are dropped) and `outputs`; returns its manifest entry. */
@@ -155,22 +170,32 @@ export function writeGraphModel(
   file: string,
   inputs: readonly IoTensor[],
   outputs: readonly IoTensor[],
-  externalData?: ExternalDataOptions,
-  weights?: ReadonlyMap<Tensor, ConstantData>,
-  metadata?: Readonly<Record<string, string>>,
+  { externalData, weights, metadata, batchDim }: GraphModelOptions = {},
 ): ModelEntry {
-  const model = buildModel({ name: path.basename(file, '.onnx'), inputs: inputs.map((i) => i.tensor), outputs, weights, metadata });
+  const symbolicBatch = batchDim === undefined ? undefined : { inputs: inputs.filter((i) => i.role === 'input').map((i) => i.tensor), dim: batchDim };
+  const model = buildModel({ name: path.basename(file, '.onnx'), inputs: inputs.map((i) => i.tensor), outputs, weights, metadata, symbolicBatch });
   const graph = model.graph!;
   const used = usedInputNames(graph);
   const kept = inputs.filter((i) => used.has(i.name) && !weights?.has(i.tensor));
   graph.input = (graph.input ?? []).filter((vi) => used.has(vi.name ?? ''));
   const written = writeModelFile(path.join(dir, file), model, externalData);
+  const leading = symbolicLeadingDims([...graph.input, ...(graph.output ?? [])]);
   return {
     file,
     ...(written.length > 1 ? { dataFile: path.basename(written[0]) } : {}),
-    inputs: kept.map(ioEntry),
-    outputs: outputs.map(ioEntry),
+    inputs: kept.map((io) => ioEntry(io, leading.get(io.name))),
+    outputs: outputs.map((io) => ioEntry(io, leading.get(io.name))),
   };
+}
+
+/** The dim_param of each value's leading dimension, where it has one. */
+function symbolicLeadingDims(values: readonly onnx.IValueInfoProto[]): Map<string, string> {
+  const dims = new Map<string, string>();
+  for (const v of values) {
+    const param = v.type?.tensorType?.shape?.dim?.[0]?.dimParam;
+    if (param) dims.set(v.name ?? '', param);
+  }
+  return dims;
 }
 
 /** Inputs that some node reads or that pass straight to an output; the others are dropped from the model. */
@@ -181,8 +206,15 @@ function usedInputNames(graph: onnx.IGraphProto): Set<string> {
   return used;
 }
 
-function ioEntry(io: IoTensor): IoEntry {
-  return { name: io.name, dtype: io.tensor.dtype, shape: [...io.tensor.shape], role: io.role, ...(io.updates ? { updates: io.updates } : {}) };
+function ioEntry(io: IoTensor, batchDim?: string): IoEntry {
+  return {
+    name: io.name,
+    dtype: io.tensor.dtype,
+    shape: [...io.tensor.shape],
+    role: io.role,
+    ...(io.updates ? { updates: io.updates } : {}),
+    ...(batchDim ? { batchDim } : {}),
+  };
 }
 
 function parameterEntry(p: ParameterInfo, trainable: boolean): ParameterEntry {

@@ -26,6 +26,8 @@ export interface IoEntry {
   readonly role: IoRole;
   /** For an optimizer output: the input (parameter or optimizer state) it replaces after the step. */
   readonly updates?: string;
+  /** The leading axis is symbolic under this name (any number of rows); `shape` is as built, with one row. */
+  readonly batchDim?: string;
 }
 
 export interface ModelEntry {

@@ -3,6 +3,7 @@ import { ONNX_DTYPE } from '../core/dtype';
 import { Attribute, ConstantData, Node, Tensor } from '../core/graph';
 
 import { ATTENTION_OPSET } from '../ops/attention';
+import { BatchPlan, SymbolicBatch, batchedLeadingDim, planSymbolicBatch } from './symbolic-batch';
 
 /** The default-domain opset of a model without Attention nodes; with one, ATTENTION_OPSET. */
 export const OPSET_VERSION = 17;
@@ -47,6 +48,8 @@ export interface ModelSpec {
   readonly docString?: string;
   /** ONNX metadata_props: facts a reader of the file needs beyond its graph (e.g. class names). */
   readonly metadata?: Readonly<Record<string, string>>;
+  /** Inputs whose leading axis the file leaves symbolic (graph/onnx/symbolic-batch.ts). */
+  readonly symbolicBatch?: SymbolicBatch;
 }
 
 export class ModelSpecError extends Error {
@@ -66,9 +69,11 @@ export function buildModel(spec: ModelSpec): onnx.ModelProto {
   const weights = spec.weights ?? new Map<Tensor, ConstantData>();
   const graph = spec.outputs[0]?.tensor.graph;
   if (!graph) throw new ModelSpecError(`model ${spec.name} has no outputs`);
+  const values = (t: Tensor | null) => Array.from(t ? graph.constants.get(t) ?? [] : [], Number);
+  const plan = spec.symbolicBatch && planSymbolicBatch(nodes, spec.symbolicBatch, values);
 
   const used = new Set<Tensor>();
-  for (const node of nodes) for (const t of node.inputs) if (t && !t.producer) used.add(t);
+  for (const node of nodes) for (const [i, t] of node.inputs.entries()) if (t && !t.producer && !(i === 1 && plan?.shapes.has(node))) used.add(t);
   for (const o of spec.outputs) if (!o.tensor.producer) used.add(o.tensor);
 
   const initializers: onnx.ITensorProto[] = [];
@@ -90,7 +95,7 @@ export function buildModel(spec: ModelSpec): onnx.ModelProto {
     else if (o.name !== o.tensor.name) {
       extraIdentities.push({ opType: 'Identity', name: `output.${o.name}`, input: [emittedName.get(o.tensor) ?? o.tensor.name], output: [o.name] });
     }
-    return valueInfo(o.name, o.tensor);
+    return valueInfo(o.name, o.tensor, plan);
   });
   const nameOf = (t: Tensor): string => emittedName.get(t) ?? t.name;
 
@@ -98,6 +103,7 @@ export function buildModel(spec: ModelSpec): onnx.ModelProto {
   const opset = modelOpset(nodes);
   const emitted = nodes.map((n) => nodeProto(n, nameOf));
   if (opset >= 18) initializers.push(...emitted.flatMap(axesAsInput));
+  if (plan) initializers.push(...runTimeShapes(nodes, emitted, plan));
   return onnx.ModelProto.create({
     irVersion: opset >= ATTENTION_OPSET ? IR_VERSION_ATTENTION : IR_VERSION,
     opsetImport: [{ domain: '', version: opset }],
@@ -107,10 +113,10 @@ export function buildModel(spec: ModelSpec): onnx.ModelProto {
     graph: {
       name: spec.name,
       node: [...emitted, ...extraIdentities],
-      input: spec.inputs.filter((t) => !weights.has(t)).map((t) => valueInfo(t.name, t)),
+      input: spec.inputs.filter((t) => !weights.has(t)).map((t) => valueInfo(t.name, t, plan)),
       output: outputs,
       initializer: initializers,
-      valueInfo: intermediate.map((t) => valueInfo(t.name, t)),
+      valueInfo: intermediate.map((t) => valueInfo(t.name, t, plan)),
     },
   });
 }
@@ -173,11 +179,21 @@ function attributeProto(name: string, a: Attribute): onnx.IAttributeProto {
   }
 }
 
-function valueInfo(name: string, t: Tensor): onnx.IValueInfoProto {
-  return {
-    name,
-    type: { tensorType: { elemType: ONNX_DTYPE[t.dtype], shape: { dim: t.shape.map((d) => ({ dimValue: d })) } } },
-  };
+/** The shape inputs of the plan's Reshape nodes, as initialisers `<node>.shape`; the nodes are changed in place. */
+function runTimeShapes(nodes: readonly Node[], emitted: onnx.INodeProto[], plan: BatchPlan): onnx.ITensorProto[] {
+  return nodes.flatMap((node, i) => {
+    const shape = plan.shapes.get(node);
+    if (!shape) return [];
+    const name = `${node.name}.shape`;
+    emitted[i].input![1] = name;
+    return [tensorProto(name, 'int64', [shape.length], BigInt64Array.from(shape.map(BigInt)))];
+  });
+}
+
+function valueInfo(name: string, t: Tensor, plan?: BatchPlan): onnx.IValueInfoProto {
+  const leading = plan && batchedLeadingDim(plan, t);
+  const dim = t.shape.map((d, i): onnx.TensorShapeProto.IDimension => (i === 0 && leading ? leading : { dimValue: d }));
+  return { name, type: { tensorType: { elemType: ONNX_DTYPE[t.dtype], shape: { dim } } } };
 }
 
 export function tensorProto(name: string, dtype: Tensor['dtype'], shape: readonly number[], data: ConstantData): onnx.ITensorProto {

@@ -101,7 +101,6 @@ export class SegmentationFinetuning implements TrainingTask<FinetuneConfig, Data
       log(`building the SwinUNETR training graphs in ${dir}`);
       writeSwinUnetrArtifacts(dir, this.model, {
         optimizer: optimizerConfig(this.config),
-        segmenterBatch: this.config.swBatchSize,
         freezeEncoder: this.config.freezeEncoder,
       });
       fs.writeFileSync(keyFile, key);

@@ -12,7 +12,8 @@ import { diceScores, reduceMean, reduceMeanBatch } from '../../data/metrics/dice
 import { LOGITS_OUTPUT, SEGMENTER_MODEL } from '../../graph/models/swinunetr/artifacts';
 import { IMAGE_INPUT } from '../../graph/models/swinunetr/model';
 import type { Log, Metric } from '../loop/task';
-import { argmaxChannels, slidingWindowInference, WindowPredictor } from '../segment/sliding-window';
+import { batchedPredictor } from '../segment/session-predictor';
+import { argmaxChannels, slidingWindowInference } from '../segment/sliding-window';
 import type { Trainer } from '../session/trainer';
 
 /** Every validation file was bad: there is nothing to validate on. */
@@ -32,7 +33,7 @@ export function diceMetrics(classNames: readonly string[]): Metric[] {
 export interface ValidationSettings {
   readonly roi: number;
   readonly overlap: number;
-  /** The segmenter's batch: windows per run. */
+  /** Windows per segmenter run. */
   readonly swBatchSize: number;
   readonly inChannels: number;
   readonly numClasses: number;
@@ -64,13 +65,12 @@ export class ValidationDice {
   /** Mean Dice over the cases (MONAI's `mean` reduction), then each foreground class's (`mean_batch`). */
   async measure(trainer: Trainer): Promise<number[]> {
     const { roi, overlap, swBatchSize, inChannels, numClasses } = this.settings;
-    const windowValues = inChannels * roi ** 3;
-    const predict: WindowPredictor = async (windows, count) => {
-      const full = count === swBatchSize ? windows : new Float32Array(swBatchSize * windowValues);
-      if (full !== windows) full.set(windows);
-      const out = (await trainer.forward(SEGMENTER_MODEL, { [IMAGE_INPUT]: full }))[LOGITS_OUTPUT].data as Float32Array;
-      return count === swBatchSize ? out : out.subarray(0, (out.length / swBatchSize) * count);
-    };
+    // Artifacts written before the segmenter's batch axis was symbolic have it fixed at the sw batch size.
+    const image = trainer.manifest.models.forward[SEGMENTER_MODEL].inputs.find((io) => io.name === IMAGE_INPUT)!;
+    const fixedBatch = image.batchDim === undefined ? image.shape[0] : undefined;
+    const predict = batchedPredictor(fixedBatch, inChannels * roi ** 3, async (windows) => {
+      return (await trainer.forward(SEGMENTER_MODEL, { [IMAGE_INPUT]: windows }))[LOGITS_OUTPUT].data as Float32Array;
+    });
     const rows: number[][] = [];
     for (const c of this.cases) {
       const input = { data: c.image.data, channels: inChannels, shape: c.image.shape };

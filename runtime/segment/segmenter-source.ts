@@ -26,8 +26,6 @@ export const DEFAULT_SEGMENT_ROI = 96;
 export interface SegmenterRequest extends ProviderOptions {
   /** Window side; default the checkpoint's training roi, else 96 (a segmenter.onnx has its own). */
   readonly roi?: number;
-  /** Windows per model run (the segmenter's batch when it is built here). */
-  readonly swBatchSize: number;
 }
 
 export interface OpenSegmenter {
@@ -93,13 +91,13 @@ async function openWeightsSegmenter(file: string, request: SegmenterRequest): Pr
   if (shape.outChannels === undefined) throw new SegmenterModelError(`--model ${file}: has no output layer (out.conv.conv.weight): not a segmentation model`);
   const recorded = checkpoint ? runFacts(checkpoint.meta) : {};
   const roi = request.roi ?? recorded.roi ?? DEFAULT_SEGMENT_ROI;
-  const options = resolveSwinUnetrOptions({ ...shape, roi, batchSize: request.swBatchSize });
+  const options = resolveSwinUnetrOptions({ ...shape, roi, batchSize: 1 });
   // Strict: a segmenter with a fresh layer would segment with random weights.
   const { values } = importSwinUnetrWeights(file, options, { seed: 0, strict: true, read });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'voco-segmenter-'));
   try {
     const onnxFile = path.join(dir, 'segmenter.onnx');
-    writeSegmenterModel(onnxFile, options, values, file, { batch: request.swBatchSize });
+    writeSegmenterModel(onnxFile, options, values, file);
     const session = await createSession(onnxFile, request);
     const predictor = sessionPredictor(session, { roi: [roi, roi, roi] as Triple, inChannels: options.inChannels });
     return {

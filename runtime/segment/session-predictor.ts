@@ -38,16 +38,28 @@ export function sessionPredictor(session: ort.InferenceSession, options: Session
   const fixedBatch = typeof shape[0] === 'number' && shape[0] > 0 ? shape[0] : undefined;
   checkDims(input, shape, [options.inChannels, ...options.roi]);
   const windowValues = options.inChannels * options.roi[0] * options.roi[1] * options.roi[2];
+  const predict = batchedPredictor(fixedBatch, windowValues, async (data, rows) => {
+    const result = await session.run({ ...options.feeds, [input]: new ort.Tensor('float32', data, [rows, options.inChannels, ...options.roi]) }, [output]);
+    return result[output].data as Float32Array;
+  });
+  return { predict, fixedBatch };
+}
 
-  const predict: WindowPredictor = async (windows, count) => {
+/**
+ * A predictor over `run`, which computes `rows` windows of `windowValues` values each. With a fixed batch, a
+ * partial sw batch is padded with zero windows and their outputs dropped; without one, `run` gets the count.
+ */
+export function batchedPredictor(
+  fixedBatch: number | undefined,
+  windowValues: number,
+  run: (windows: Float32Array, rows: number) => Promise<Float32Array>,
+): WindowPredictor {
+  return async (windows, count) => {
     const rows = fixedBatch ?? count;
     if (count > rows) throw new SlidingWindowError(`sw batch of ${count} windows exceeds the model's fixed batch ${rows}`);
-    const data = rows === count ? windows : padRows(windows, rows * windowValues);
-    const result = await session.run({ ...options.feeds, [input]: new ort.Tensor('float32', data, [rows, options.inChannels, ...options.roi]) }, [output]);
-    const values = result[output].data as Float32Array;
+    const values = await run(rows === count ? windows : padRows(windows, rows * windowValues), rows);
     return rows === count ? values : values.subarray(0, (values.length / rows) * count);
   };
-  return { predict, fixedBatch };
 }
 
 function padRows(windows: Float32Array, length: number): Float32Array {

@@ -191,11 +191,18 @@ export class Trainer {
 
   private batchTensor(batch: BatchFeeds, io: IoEntry): ort.Tensor {
     const value = batch[io.name];
-    if (value === undefined) throw new BatchError(`batch lacks input ${io.name} (${io.dtype}${formatShape(io.shape)})`);
-    if (ArrayBuffer.isView(value)) return toOrtTensor(io, value, 'batch input');
-    if (value.type !== io.dtype || value.dims.join() !== io.shape.join()) {
-      throw new BatchError(`batch input ${io.name}: got ${value.type}[${value.dims.join(', ')}], the model takes ${io.dtype}${formatShape(io.shape)}`);
+    const row = io.shape.slice(1);
+    const takes = io.batchDim === undefined ? `${io.dtype}${formatShape(io.shape)}` : `${io.dtype}[${[io.batchDim, ...row].join(', ')}]`;
+    if (value === undefined) throw new BatchError(`batch lacks input ${io.name} (${takes})`);
+    // A symbolic leading axis takes any number of whole rows.
+    if (ArrayBuffer.isView(value)) {
+      if (io.batchDim === undefined) return toOrtTensor(io, value, 'batch input');
+      const rows = value.length / size(row);
+      if (!Number.isInteger(rows) || rows < 1) throw new BatchError(`batch input ${io.name}: ${value.length} values are not whole rows of ${takes}`);
+      return toOrtTensor({ ...io, shape: [rows, ...row] }, value, 'batch input');
     }
+    const fits = value.dims.length === io.shape.length && value.dims.every((d, i) => d === io.shape[i] || (i === 0 && io.batchDim !== undefined));
+    if (value.type !== io.dtype || !fits) throw new BatchError(`batch input ${io.name}: got ${value.type}[${value.dims.join(', ')}], the model takes ${takes}`);
     return value;
   }
 

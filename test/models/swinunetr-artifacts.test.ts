@@ -4,7 +4,7 @@ import * as path from 'path';
 import { stateDictEntries } from '../../graph/models/swinunetr-encoder';
 import { LOGITS_OUTPUT, SEGMENTER_MODEL, writeSwinUnetrArtifacts } from '../../graph/models/swinunetr/artifacts';
 import { buildSegmenterGraph } from '../../graph/models/swinunetr/model';
-import { SWINUNETR_LEARNING_RATE, SwinUnetrOptionError, resolveSwinUnetrOptions } from '../../graph/models/swinunetr/options';
+import { SWINUNETR_LEARNING_RATE, resolveSwinUnetrOptions } from '../../graph/models/swinunetr/options';
 import { INITIAL_WEIGHTS_FILE } from '../../graph/models/voco/artifacts';
 import { ArtifactManifest, readManifest } from '../../graph/onnx/manifest';
 import { Trainer, loadArtifacts } from '../../runtime/session/trainer';
@@ -31,7 +31,7 @@ describe('SwinUNETR artifacts', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swinunetr-artifacts-'));
-    manifest = writeSwinUnetrArtifacts(dir, OPTIONS, { segmenterBatch: 3, seed: 4 });
+    manifest = writeSwinUnetrArtifacts(dir, OPTIONS, { seed: 4 });
     trainer = await loadArtifacts(dir, { seed: 1 });
   }, 300_000);
 
@@ -66,9 +66,11 @@ describe('SwinUNETR artifacts', () => {
     expect(manifest.parameters.every((p) => p.trainable)).toBe(true);
     expect(io(manifest.models.eval.outputs, 'gradient')).toEqual([]);
     expect(manifest.optimizer).toMatchObject({ kind: 'adamw', weightDecay: 1e-5, amsgrad: false, betas: [0.9, 0.999], eps: 1e-8 });
+    // The segmenter is built with one window; its batch axis is symbolic.
     const segmenter = manifest.models.forward[SEGMENTER_MODEL];
-    expect(io(segmenter.inputs, 'input')).toEqual([['image', [3, 2, 32, 32, 32]]]);
-    expect(segmenter.outputs.map((o) => [o.name, [...o.shape]])).toEqual([[LOGITS_OUTPUT, [3, 3, 32, 32, 32]]]);
+    expect(io(segmenter.inputs, 'input')).toEqual([['image', [1, 2, 32, 32, 32]]]);
+    expect(segmenter.outputs.map((o) => [o.name, [...o.shape], o.batchDim])).toEqual([[LOGITS_OUTPUT, [1, 3, 32, 32, 32], 'batch']]);
+    expect(segmenter.inputs.find((i) => i.name === 'image')!.batchDim).toBe('batch');
     expect(segmenter.inputs.filter((i) => i.role === 'parameter').map((i) => i.name)).toEqual(parameters);
   });
 
@@ -92,9 +94,18 @@ describe('SwinUNETR artifacts', () => {
     expect(last).toBeLessThan(first.loss);
   }, 300_000);
 
-  test('a segmenter batch that is not a positive integer is one clear line', () => {
-    expect(() => writeSwinUnetrArtifacts(path.join(dir, 'never'), OPTIONS, { segmenterBatch: 0 })).toThrow(SwinUnetrOptionError);
-    expect(() => writeSwinUnetrArtifacts(path.join(dir, 'never'), OPTIONS, { segmenterBatch: 0 })).toThrow(/segmenter batch must be a positive integer, got 0/);
-    expect(fs.existsSync(path.join(dir, 'never'))).toBe(false);
-  });
+  test('the segmenter takes any number of windows, each as it would alone', async () => {
+    const { image } = batch(5);
+    const window = 2 * VOXELS;
+    const three = Float32Array.from({ length: 3 * window }, (_, i) => image[i % image.length] * (i < 2 * window ? 1 : -1));
+    const together = await trainer.forward(SEGMENTER_MODEL, { image: three });
+    expect(together[LOGITS_OUTPUT].dims).toEqual([3, 3, 32, 32, 32]);
+    const all = together[LOGITS_OUTPUT].data as Float32Array;
+    for (let w = 0; w < 3; w++) {
+      const alone = (await trainer.forward(SEGMENTER_MODEL, { image: three.subarray(w * window, (w + 1) * window) }))[LOGITS_OUTPUT].data as Float32Array;
+      const part = all.subarray(w * alone.length, (w + 1) * alone.length);
+      expect(Math.max(...alone.map((v, i) => Math.abs(v - part[i])))).toBeLessThan(1e-5);
+    }
+    await expect(trainer.forward(SEGMENTER_MODEL, { image: new Float32Array(window + 1) })).rejects.toThrow('batch input image: 65537 values are not whole rows of float32[batch, 2, 32, 32, 32]');
+  }, 300_000);
 });

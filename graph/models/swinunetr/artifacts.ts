@@ -1,24 +1,33 @@
 import * as path from 'path';
 import { ExternalDataOptions } from '../../onnx/external-data';
-import { writeArtifacts, writeForwardModel } from '../../onnx/artifacts';
+import { ForwardSpec, writeArtifacts, writeForwardModel } from '../../onnx/artifacts';
 import { ArtifactManifest, writeManifest } from '../../onnx/manifest';
 import { OptimizerConfig } from '../../optim/config';
 import { writeSafetensors } from '../../../io/weights/safetensors';
 import { isEncoderParameter } from '../swinunetr-encoder';
 import { INITIAL_WEIGHTS_FILE } from '../voco/artifacts';
 import { exportVocoStateDict, freshVocoValues } from '../voco/weights';
-import { buildSegmenterGraph, buildSwinUnetrTrainingGraph } from './model';
-import { SWINUNETR_OPTIMIZER, SwinUnetrOptionError, SwinUnetrOptions } from './options';
+import { SegmenterGraph, buildSegmenterGraph, buildSwinUnetrTrainingGraph } from './model';
+import { SWINUNETR_OPTIMIZER, SwinUnetrOptions } from './options';
 
 /** The forward model for inference: `image` in, `logits` out. */
 export const SEGMENTER_MODEL = 'segmenter';
 export const LOGITS_OUTPUT = 'logits';
+/** The symbolic leading axis of the segmenter's `image` and `logits`: windows per run. */
+export const SEGMENTER_BATCH_DIM = 'batch';
+
+/**
+ * The segmenter as a forward model taking any number of windows ([batch, Cin, r, r, r] -> [batch, Cout, r, r, r]):
+ * built with one window, its batch axis symbolic.
+ */
+export function segmenterForward(options: Pick<SwinUnetrOptions, 'featureSize' | 'inChannels' | 'outChannels' | 'roi'>): { seg: SegmenterGraph; spec: ForwardSpec } {
+  const seg = buildSegmenterGraph({ ...options, batchSize: 1 });
+  return { seg, spec: { inputs: [seg.image], outputs: { [LOGITS_OUTPUT]: seg.logits }, batchDim: SEGMENTER_BATCH_DIM } };
+}
 
 export interface SwinUnetrArtifactOptions {
   /** Upstream's AdamW (lr is the optimizer model's input) unless given. */
   readonly optimizer?: OptimizerConfig;
-  /** Rows of the segmenter's `image` input (the sliding window's sw batch); the training batch size by default. */
-  readonly segmenterBatch?: number;
   /** The training and eval models also output `logits` (for parity checks; holds them in memory after a step). */
   readonly logits?: boolean;
   /** Train the decoders and `out` only: the encoder's parameters become state, with no gradients or moments. */
@@ -32,13 +41,9 @@ export interface SwinUnetrArtifactOptions {
  * Writes the SwinUNETR fine-tuning artifacts into `dir`: the training model (parameters, `image`, `label` ->
  * `loss`, `loss.dice`, `loss.ce`, `loss.dice.per_item_class`, optionally `logits`, and `<param>_grad` per
  * parameter), the eval model (the same without gradients), the optimizer model, the `segmenter` forward model
- * and the manifest; with a seed also `initial_weights.safetensors`.
+ * (parameters as inputs, any number of windows) and the manifest; with a seed also `initial_weights.safetensors`.
  */
 export function writeSwinUnetrArtifacts(dir: string, options: SwinUnetrOptions, artifact: SwinUnetrArtifactOptions = {}): ArtifactManifest {
-  const segmenterBatch = artifact.segmenterBatch ?? options.batchSize;
-  if (!Number.isInteger(segmenterBatch) || segmenterBatch < 1) {
-    throw new SwinUnetrOptionError(`segmenter batch must be a positive integer, got ${segmenterBatch}`);
-  }
   const tg = buildSwinUnetrTrainingGraph(options);
   const { loss, logits, ...parts } = tg.outputs;
   const manifest = writeArtifacts(dir, {
@@ -49,12 +54,7 @@ export function writeSwinUnetrArtifacts(dir: string, options: SwinUnetrOptions, 
     ...(artifact.freezeEncoder ? { trainable: tg.graph.parameters.filter((p) => p.trainable && !isEncoderParameter(p.tensor.name)).map((p) => p.tensor) } : {}),
     externalData: artifact.externalData,
   });
-  const seg = buildSegmenterGraph(options, segmenterBatch);
-  const entry = writeForwardModel(path.join(dir, `${SEGMENTER_MODEL}.onnx`), {
-    inputs: [seg.image],
-    outputs: { [LOGITS_OUTPUT]: seg.logits },
-    externalData: artifact.externalData,
-  });
+  const entry = writeForwardModel(path.join(dir, `${SEGMENTER_MODEL}.onnx`), { ...segmenterForward(options).spec, externalData: artifact.externalData });
   const complete: ArtifactManifest = { ...manifest, models: { ...manifest.models, forward: { [SEGMENTER_MODEL]: entry } } };
   writeManifest(dir, complete);
   if (artifact.seed !== undefined) {

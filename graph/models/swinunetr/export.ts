@@ -1,6 +1,6 @@
 /**
  * `voco export` of a fine-tuned SwinUNETR: `segmenter.onnx` (self-contained, weights as initialisers, external
- * data above 2 GB; a fixed batch, recorded in its metadata) and MONAI's state dict as `swinunetr_weights.safetensors`
+ * data above 2 GB; any number of windows per run) and MONAI's state dict as `swinunetr_weights.safetensors`
  * and `swinunetr_weights.pt` (`{"state_dict": ...}`, what `SwinUNETR(use_v2=True).load_state_dict` takes).
  */
 import * as fs from 'fs';
@@ -19,8 +19,6 @@ export interface SwinUnetrExportOptions {
   readonly formats?: readonly ExportFormat[];
   /** Side of the segmenter's windows (a multiple of 32). */
   readonly roi: number;
-  /** Windows per segmenter run (its fixed batch). Default 1. */
-  readonly batch?: number;
   readonly classNames?: ReadonlyMap<number, string>;
   readonly externalData?: ExternalDataOptions;
   /** The source already read. */
@@ -36,14 +34,13 @@ export function exportSwinUnetr(source: string, dir: string, options: SwinUnetrE
   const read = options.read ?? readWeightSource(source);
   const inferred = inferSwinUnetrOptions(read.tensors, read.file);
   if (inferred.outChannels === undefined) throw new SwinUnetrWeightError(`${read.file}: has no output layer (out.conv.conv.weight): not a segmentation model`);
-  const batch = options.batch ?? 1;
-  const o = resolveSwinUnetrOptions({ ...inferred, outChannels: inferred.outChannels, roi: options.roi, batchSize: batch });
+  const o = resolveSwinUnetrOptions({ ...inferred, outChannels: inferred.outChannels, roi: options.roi, batchSize: 1 });
   const { values } = importSwinUnetrWeights(source, o, { seed: 0, strict: true, read });
   fs.mkdirSync(dir, { recursive: true });
   const written: string[] = [];
   if (formats.includes('onnx')) {
     const file = path.join(dir, SEGMENTER_FILE);
-    const entry = writeSegmenterModel(file, o, values, read.file, { batch, classNames: options.classNames, externalData: options.externalData });
+    const entry = writeSegmenterModel(file, o, values, read.file, { classNames: options.classNames, externalData: options.externalData });
     written.push(file, ...(entry.dataFile ? [path.join(dir, entry.dataFile)] : []));
   }
   written.push(...writeStateDictExports(dir, STATE_DICT_BASE, formats, () => swinUnetrStateDict(o, values)));

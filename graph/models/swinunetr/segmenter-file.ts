@@ -1,8 +1,8 @@
 /**
  * The segmenter as a self-contained ONNX file: SwinUNETR's forward model (image [batch, Cin, r, r, r] -> logits
- * [batch, Cout, r, r, r]) with trained weights baked in as initialisers, and the facts a user of the file needs in
- * its metadata_props (the fixed batch, the roi it was built for, the class names). Our graphs have static shapes,
- * so the batch dimension is fixed; a sliding-window predictor pads the last partial batch.
+ * [batch, Cout, r, r, r], `batch` symbolic: any number of windows per run) with trained weights baked in as
+ * initialisers, and the facts a user of the file needs in its metadata_props (the roi it was built for, the class
+ * names, `voco.batch` "dynamic"). Files written before the batch was symbolic record their fixed batch there.
  */
 import { ConstantData } from '../../core/graph';
 import { writeForwardModel } from '../../onnx/artifacts';
@@ -10,8 +10,7 @@ import { ExternalDataOptions } from '../../onnx/external-data';
 import { ModelEntry } from '../../onnx/manifest';
 import { readModelMetadata } from '../../onnx/metadata';
 import { SwinUnetrOptionError, SwinUnetrOptions } from './options';
-import { buildSegmenterGraph } from './model';
-import { LOGITS_OUTPUT } from './artifacts';
+import { segmenterForward } from './artifacts';
 
 /** Keys of the segmenter's metadata_props. */
 export const SEGMENTER_METADATA = {
@@ -21,10 +20,10 @@ export const SEGMENTER_METADATA = {
   classNames: 'voco.class_names',
 } as const;
 export const SEGMENTER_MODEL_KIND = 'swinunetr-segmenter';
+/** `voco.batch` of a file whose batch axis is symbolic. */
+export const DYNAMIC_BATCH = 'dynamic';
 
 export interface SegmenterFileOptions {
-  /** Rows of the `image` input. */
-  readonly batch: number;
   /** Class names by class index (written as a JSON object `{"0": "background", ...}`). */
   readonly classNames?: ReadonlyMap<number, string>;
   readonly externalData?: ExternalDataOptions;
@@ -37,12 +36,12 @@ export interface SegmenterFileOptions {
  */
 export function writeSegmenterModel(
   file: string,
-  options: Pick<SwinUnetrOptions, 'featureSize' | 'inChannels' | 'outChannels' | 'roi' | 'batchSize'>,
+  options: Pick<SwinUnetrOptions, 'featureSize' | 'inChannels' | 'outChannels' | 'roi'>,
   values: ReadonlyMap<string, Float32Array>,
   source: string,
-  fileOptions: SegmenterFileOptions,
+  fileOptions: SegmenterFileOptions = {},
 ): ModelEntry {
-  const seg = buildSegmenterGraph(options, fileOptions.batch);
+  const { seg, spec } = segmenterForward(options);
   const weights = new Map<string, ConstantData>();
   for (const p of seg.graph.parameters) {
     const v = values.get(p.tensor.name);
@@ -53,13 +52,12 @@ export function writeSegmenterModel(
   }
   const names = fileOptions.classNames && JSON.stringify(Object.fromEntries(fileOptions.classNames));
   return writeForwardModel(file, {
-    inputs: [seg.image],
-    outputs: { [LOGITS_OUTPUT]: seg.logits },
+    ...spec,
     weights,
     externalData: fileOptions.externalData,
     metadata: {
       [SEGMENTER_METADATA.model]: SEGMENTER_MODEL_KIND,
-      [SEGMENTER_METADATA.batch]: String(fileOptions.batch),
+      [SEGMENTER_METADATA.batch]: DYNAMIC_BATCH,
       [SEGMENTER_METADATA.roi]: String(options.roi),
       ...(names ? { [SEGMENTER_METADATA.classNames]: names } : {}),
     },
@@ -68,6 +66,7 @@ export function writeSegmenterModel(
 
 /** What a segmenter file's metadata says of it; fields are absent for a model written elsewhere. */
 export interface SegmenterFileFacts {
+  /** The fixed batch of a file written before the batch axis was symbolic; absent for a symbolic one. */
   readonly batch?: number;
   readonly roi?: number;
   readonly classNames?: ReadonlyMap<number, string>;

@@ -50,7 +50,7 @@ export function writeVocoPieces(
   const backboneParams = net.graph.parameters.map((p) => p.tensor);
   const backboneInputs = [...backboneParams.map((t) => io(t, 'parameter')), io(net.crops, 'input'), ...net.masks.map((m) => io(m.tensor, 'input'))];
   const hidden = intermediates ? net.hidden.map((t, i) => io(t, 'output', `swin.hidden${i}`)) : [];
-  const backboneForward = writeGraphModel(dir, BACKBONE_FORWARD_MODEL, backboneInputs, [io(net.embeddings, 'output', EMBEDDINGS), ...hidden], externalData);
+  const backboneForward = writeGraphModel(dir, BACKBONE_FORWARD_MODEL, backboneInputs, [io(net.embeddings, 'output', EMBEDDINGS), ...hidden], { externalData });
 
   // The vector-Jacobian product as the gradient of <embeddings, cotangent>, so the forward is recomputed inside.
   const width = embeddingWidth(options.featureSize);
@@ -62,7 +62,7 @@ export function writeVocoPieces(
     BACKBONE_BACKWARD_MODEL,
     [...backboneInputs, io(cotangent, 'input')],
     backboneParams.map((p) => io(backboneGrads.get(p)!, 'gradient', gradientName(p.name))),
-    externalData,
+    { externalData },
   );
 
   const heads = buildHeadsGraph(options, 'train');
@@ -87,7 +87,7 @@ export function writeVocoPieces(
       ...student.map((p) => io(headGrads.get(p)!, 'gradient', gradientName(p.name))),
       io(headGrads.get(heads.embeddings)!, 'output', gradientName(EMBEDDINGS)),
     ],
-    externalData,
+    { externalData },
   );
   return {
     cropsPerRun: k,
