@@ -36,7 +36,7 @@ export const segmentCommand: CommandModule<object, SegmentArgs> = {
       .option('roi', { type: 'number', describe: 'window side (a multiple of 32)', defaultDescription: "the checkpoint's training roi, else 96; a segmenter.onnx its own" })
       .option('overlap', { type: 'number', default: 0.75, describe: 'fraction of the window shared by neighbours (upstream validation: 0.75)' })
       .option('mode', { choices: BLEND_MODES, default: 'constant' as const, describe: 'blending of overlapping windows' })
-      .option('sw-batch-size', { type: 'number', default: 2, describe: 'windows per model run (a segmenter.onnx with a fixed batch runs its own)' })
+      .option('sw-batch-size', { type: 'number', default: 2, describe: 'windows per model run (an older segmenter.onnx with a fixed batch runs its own)' })
       .option('family', { choices: FAMILIES, default: 'abdomen' as const, describe: 'preprocessing as in fine-tuning: spacing and HU window' })
       .option('ep', { choices: EXECUTION_PROVIDERS, default: 'cpu' as const, describe: 'ONNX Runtime execution provider' })
       .option('device-id', { type: 'number', describe: 'GPU index for cuda' })
