@@ -61,7 +61,8 @@ export class ModelSpecError extends Error {
 
 /**
  * Builds the ONNX ModelProto computing `spec.outputs` from `spec.inputs`: only the nodes they need, every
- * intermediate's shape recorded as value_info (so ONNX Runtime's shape inference cross-checks ours).
+ * intermediate's shape recorded as value_info (so ONNX Runtime's shape inference cross-checks ours), its leading
+ * dimension symbolic where it depends on a `symbolicBatch` input.
  */
 export function buildModel(spec: ModelSpec): onnx.ModelProto {
   const nodes = neededNodes(spec.outputs.map((o) => o.tensor));
@@ -72,8 +73,10 @@ export function buildModel(spec: ModelSpec): onnx.ModelProto {
   const values = (t: Tensor | null) => Array.from(t ? graph.constants.get(t) ?? [] : [], Number);
   const plan = spec.symbolicBatch && planSymbolicBatch(nodes, spec.symbolicBatch, values);
 
+  // A Reshape whose leading size the plan leaves to run time reads its own shape initializer instead.
+  const reads = (node: Node) => (plan?.shapes.has(node) ? node.inputs.filter((_, i) => i !== 1) : node.inputs);
   const used = new Set<Tensor>();
-  for (const node of nodes) for (const [i, t] of node.inputs.entries()) if (t && !t.producer && !(i === 1 && plan?.shapes.has(node))) used.add(t);
+  for (const node of nodes) for (const t of reads(node)) if (t && !t.producer) used.add(t);
   for (const o of spec.outputs) if (!o.tensor.producer) used.add(o.tensor);
 
   const initializers: onnx.ITensorProto[] = [];
