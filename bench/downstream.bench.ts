@@ -6,8 +6,8 @@
  * run starts from the pre-training exported as upstream's `.pt` (`voco export`): it must load the same tensors and
  * log the same numbers as the run from the logdir. Writes the table and the Dice curves into docs/downstream.md
  * (between its markers) and docs/downstream.svg. Every run is a real `voco` process; a rerun with the same options
- * reuses the finished runs of --work and resumes an interrupted one. About an hour per seed on 2 CPU cores, so it
- * runs only by name.
+ * reuses the finished runs of --work and resumes an interrupted one. Over an hour and a half on 2 CPU cores (see
+ * docs/downstream.md), so it runs only by name.
  * Run: npm run bench -- downstream [--pretrained runs/voco] [--sizes 2,4,8] [--seeds 0] [--steps N] ...  (--help)
  */
 import * as fs from 'fs';
@@ -202,7 +202,7 @@ async function main(): Promise<number> {
   await runVoco(exportArgs, commandLine(['voco', ...exportArgs]));
 
   const commands: string[] = [];
-  for (const a of arms) commands.push((await runs.run(a.run)).command);
+  for (const a of arms) commands.push(await runs.run(a.run));
 
   const curve = (a: Arm) => seriesOf(new MetricsLog(a.run.logdir).read(), MEAN_DICE_KEY);
   const results: ArmRun[] = arms.filter((a) => a !== ptArm).map((a) => ({ size: a.size, init: a.init, seed: a.seed, curve: curve(a) }));
@@ -214,7 +214,8 @@ async function main(): Promise<number> {
   const held = seriesOf(new MetricsLog(pretrainLogdir).read(), HELD_OUT_KEY);
   const pretrainedStep = listCheckpoints(checkpointDir(pretrainLogdir)).pop()?.step;
 
-  const plotTitle = `Validation mean Dice, fine-tuning from VoCo vs from scratch (tiny, ${o.steps} steps, mean of ${o.seeds.length} seed(s))`;
+  const seedsText = o.seeds.length > 1 ? `mean of ${o.seeds.length} seeds` : `seed ${o.seeds[0]}`;
+  const plotTitle = `Validation mean Dice, n training volumes: VoCo vs scratch (feature size ${config.featureSize}, ${seedsText})`;
   writeBytesAtomically(o.plot, dicePlot(plotTitle, results, o.sizes));
   const verdict = (c: { same: boolean; what: string; difference?: string }) => (c.same ? `identical (${c.what})` : `**DIFFERENT** (${c.what}: ${c.difference})`);
   const indent = (lines: readonly string[]) => lines.map((l) => `    ${l}`).join('\n');

@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 const BENCHMARKS = ['graph-ops', 'graph', 'preprocess', 'data', 'allreduce', 'voco-step', 'voco-train-step', 'swinunetr-step', 'voco-memory'];
-/** Run only when named: the value of pre-training, measured (docs/downstream.md), about an hour and more. */
+/** Run only when named: the value of pre-training, measured (docs/downstream.md), over an hour and a half. */
 const BY_NAME_ONLY = ['downstream'];
 
 function main(): number {

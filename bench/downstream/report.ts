@@ -88,7 +88,7 @@ const COLOURS = [
   ['#ff7f0e', '#fdc48a'],
 ];
 
-/** The validation mean Dice against the step, one line per size and initialisation (the mean over seeds). */
+/** The validation mean Dice against the step, one line per size n and initialisation (the mean over seeds). */
 export function dicePlot(title: string, runs: readonly ArmRun[], sizes: readonly number[]): string {
   const series: Series[] = [];
   sizes.forEach((size, i) => {
@@ -97,7 +97,7 @@ export function dicePlot(title: string, runs: readonly ArmRun[], sizes: readonly
       const steps = arm[0]?.curve.map(([step]) => step) ?? [];
       const points = steps.map((step, k) => [step, meanAndSpread(arm.map((r) => r.curve[k][1])).mean] as const);
       const [strong, light] = COLOURS[i % COLOURS.length];
-      series.push({ label: `${size} volumes, ${init}`, color: init === 'VoCo' ? strong : light, points, smoothing: 1 });
+      series.push({ label: `n=${size} ${init}`, color: init === 'VoCo' ? strong : light, points, smoothing: 1 });
     }
   });
   return lossPlotSvg(title, series);

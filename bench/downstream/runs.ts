@@ -7,7 +7,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from '../../common/user-error';
-import { latestCheckpoint, checkpointDir } from '../../io/checkpoint';
+import { checkpointDir, listCheckpoints } from '../../io/checkpoint';
 import { formatDuration } from '../../runtime/observe/progress';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -35,12 +35,6 @@ export interface PlannedRun {
   readonly identity: () => unknown;
 }
 
-export interface RunOutcome {
-  /** The command as it would be typed (for the records). */
-  readonly command: string;
-  readonly reused: boolean;
-}
-
 const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
 export const commandLine = (args: readonly string[]) => args.map(quote).join(' ');
 
@@ -53,7 +47,8 @@ export class BenchRuns {
     private readonly log: (line: string) => void,
   ) {}
 
-  async run(run: PlannedRun): Promise<RunOutcome> {
+  /** Runs, resumes or reuses `run`; returns its command as it would be typed (for the records). */
+  async run(run: PlannedRun): Promise<string> {
     const fresh = [...run.args, '--logdir', run.logdir];
     const command = commandLine([path.relative(process.cwd(), TSX) || TSX, path.relative(process.cwd(), MAIN), ...fresh]);
     const recorded = path.join(run.logdir, RUN_ARGS_FILE);
@@ -63,25 +58,25 @@ export class BenchRuns {
     if (same && fs.existsSync(path.join(run.logdir, run.finishedFile))) {
       this.log(`${position}: reusing the finished run in ${run.logdir}`);
       this.done++;
-      return { command, reused: true };
+      return command;
     }
-    const resume = same && latestCheckpoint(checkpointDir(run.logdir)) !== undefined;
-    if (!resume) {
+    const resumeAt = same ? listCheckpoints(checkpointDir(run.logdir)).pop()?.step : undefined;
+    if (resumeAt === undefined) {
       fs.rmSync(run.logdir, { recursive: true, force: true });
       fs.mkdirSync(run.logdir, { recursive: true });
       fs.writeFileSync(recorded, record);
     }
-    const args = resume ? [run.args[0], '--resume', '--logdir', run.logdir] : fresh;
-    this.log(`${position}: ${resume ? 'resuming' : 'starting'} at ${new Date().toISOString()}: ${commandLine(['voco', ...args])}`);
+    const args = resumeAt === undefined ? fresh : [run.args[0], '--resume', '--logdir', run.logdir];
+    this.log(`${position}: ${resumeAt === undefined ? 'starting' : `resuming from step ${resumeAt}`} at ${new Date().toISOString()}: ${commandLine(['voco', ...args])}`);
     const started = Date.now();
     await runVoco(args, command);
     const seconds = (Date.now() - started) / 1000;
+    const steps = run.steps - (resumeAt ?? 0);
     this.done++;
-    const rates = this.secondsPerStep.get(run.kind) ?? [];
-    // A resumed run took fewer steps than it has: its rate would mislead the ETA.
-    if (!resume) this.secondsPerStep.set(run.kind, [...rates, seconds / run.steps]);
-    this.log(`${position}: done in ${formatDuration(seconds)}, ${(run.steps / seconds).toFixed(3)} steps/s (start-up and evaluations included); ${this.eta()}`);
-    return { command, reused: false };
+    if (steps > 0) this.secondsPerStep.set(run.kind, [...(this.secondsPerStep.get(run.kind) ?? []), seconds / steps]);
+    const rate = steps > 0 ? `, ${steps} steps at ${(steps / seconds).toFixed(3)} steps/s (start-up and evaluations included)` : '';
+    this.log(`${position}: done in ${formatDuration(seconds)}${rate}; ${this.eta()}`);
+    return command;
   }
 
   /** The time the runs not yet done should take, at the rates measured so far. */

@@ -43,7 +43,7 @@ describe('npm run bench -- downstream (tiny)', () => {
   test('pre-trains, fine-tunes from VoCo, from the .pt and from scratch, with progress lines', () => {
     expect(first.stderr).toMatch(/\[1\/4\] pre-training \(voco train defaults, 2 steps\): starting at /);
     for (const [i, from] of [[2, 'VoCo'], [3, 'VoCo pt'], [4, 'scratch']] as const) {
-      expect(first.stderr).toMatch(new RegExp(`\\[${i}/4\\] fine-tuning 2 volumes from ${from}, seed 0: done in \\S+, [\\d.]+ steps/s`));
+      expect(first.stderr).toMatch(new RegExp(`\\[${i}/4\\] fine-tuning 2 volumes from ${from}, seed 0: done in \\S+, 2 steps at [\\d.]+ steps/s`));
     }
     expect(first.stderr).toMatch(/benchmark ETA \S+/);
     for (const name of ['VoCo', 'VoCo-pt', 'scratch']) expect(metrics(name).filter((r) => 'val_dice_mean' in r).map((r) => r.step)).toEqual([0, 2]);
@@ -79,18 +79,23 @@ describe('npm run bench -- downstream (tiny)', () => {
     expect(results).toContain('![Validation mean Dice against the step](downstream.svg)');
     const svg = fs.readFileSync(plot, 'utf8');
     expect(svg).toMatch(/^<svg /);
-    expect(svg).toContain('>2 volumes, VoCo</text>');
-    expect(svg).toContain('>2 volumes, scratch</text>');
+    expect(svg).toContain('>n=2 VoCo</text>');
+    expect(svg).toContain('>n=2 scratch</text>');
     expect(svg.match(/<polyline points="[^"]+,[^"]+ [^"]+"/g)).toHaveLength(4); // each line drawn faint and strong, 2 points
   });
 
-  test('run again with the same options, it reuses every finished run', async () => {
+  test('run again with the same options, it reuses the finished runs and resumes an unfinished one', async () => {
+    const scratch = untimed('scratch');
+    fs.rmSync(path.join(logdir('scratch'), 'segmenter.onnx')); // as if stopped after its last checkpoint
     const again = await bench(TINY);
     expect(again.code).toBe(0);
-    expect(again.stderr.match(/: reusing the finished run in /g)).toHaveLength(4);
-    expect(again.stderr).not.toMatch(/starting at/);
+    expect(again.stderr.match(/: reusing the finished run in /g)).toHaveLength(3);
+    expect(again.stderr).toMatch(/\[4\/4\] fine-tuning 2 volumes from scratch, seed 0: resuming from step 2 at .*: voco finetune --resume --logdir /);
+    expect(again.stderr).not.toMatch(/: starting at /);
+    expect(fs.existsSync(path.join(logdir('scratch'), 'segmenter.onnx'))).toBe(true);
+    expect(untimed('scratch')).toEqual(scratch);
     expect(section(fs.readFileSync(doc, 'utf8'))).toContain(`| 2 | VoCo | ${finalDice('VoCo').toFixed(3)} |`);
-  }, 120_000);
+  }, 180_000);
 });
 
 describe('npm run bench -- downstream: bad options', () => {
