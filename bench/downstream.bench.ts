@@ -27,12 +27,11 @@ import { SEGMENTER_FILE } from '../runtime/finetune/task';
 import { MEAN_DICE_KEY } from '../runtime/finetune/validation';
 import type { RunState } from '../runtime/loop/run-state';
 import { MetricsLog, seriesOf } from '../runtime/observe/metrics-log';
-import { formatDuration } from '../runtime/observe/progress';
 import { HELD_OUT_KEY } from '../runtime/voco/task';
 import { DEFAULT_FINETUNE_CONFIG, PHANTOM_SPACING } from '../cli/finetune';
 import { DEFAULT_TRAIN_CONFIG } from '../cli/train';
 import { writeSizeDatalists } from './downstream/dataset';
-import { ArmRun, dicePlot, Init, replaceSection, resultsTable } from './downstream/report';
+import { ArmRun, dicePlot, Init, replaceSection, resultsSection, resultsTable, verdict } from './downstream/report';
 import { BenchRuns, commandLine, PlannedRun, runVoco } from './downstream/runs';
 import { compareImports, compareMetrics } from './downstream/same-run';
 
@@ -217,37 +216,23 @@ async function main(): Promise<number> {
   const seedsText = o.seeds.length > 1 ? `mean of ${o.seeds.length} seeds` : `seed ${o.seeds[0]}`;
   const plotTitle = `Validation mean Dice, n training volumes: VoCo vs scratch (feature size ${config.featureSize}, ${seedsText})`;
   writeBytesAtomically(o.plot, dicePlot(plotTitle, results, o.sizes));
-  const verdict = (c: { same: boolean; what: string; difference?: string }) => (c.same ? `identical (${c.what})` : `**DIFFERENT** (${c.what}: ${c.difference})`);
-  const indent = (lines: readonly string[]) => lines.map((l) => `    ${l}`).join('\n');
-  const section = [
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}; load ${startLoad} at the start, ${load()} at the end; ` +
-      `${formatDuration((Date.now() - started) / 1000)} in all (runs reused from an earlier invocation not counted). The command:`,
-    '',
-    indent([commandLine(['npm', 'run', 'bench', '--', 'downstream', ...hideBin(process.argv)])]),
-    '',
-    `Pre-training: \`${pretrainLogdir}\`${pretraining ? ` (${commandLine(['voco', ...pretraining.args])})` : ' (given with --pretrained)'}, ` +
-      `its checkpoint at step ${pretrainedStep}; held-out loss ${held.map(([s, v]) => `${v.toFixed(3)} at step ${s}`).join(', ') || 'not recorded'}.`,
-    '',
-    `Fine-tuning: ${o.seeds.length} seed(s) x ${o.sizes.length} sizes x 2 initialisations, ${o.steps} steps each, validated every ${o.valEvery} steps ` +
-      `on the same ${o.validation} volume(s); settings as saved in the runs' checkpoints: ${effectiveSettings(config)}.`,
-    '',
-    resultsTable(results, o.sizes, o.seeds),
-    '',
-    `Final: the validation mean Dice after the last step; best: the highest of the run (its step). ${o.seeds.length > 1 ? '± the standard deviation over the seeds (n − 1); the gain is paired by seed.' : 'One seed: no spread.'}`,
-    '',
-    `![Validation mean Dice against the step](${path.relative(path.dirname(o.doc), o.plot).split(path.sep).join('/')})`,
-    '',
-    `Upstream-format weights: \`${ptFile}\` (\`voco export ${pretrainedFile} --formats pt\`), fine-tuned as the ${twin.size}-volume VoCo run, seed ${twin.seed}:`,
-    `- imports of \`${twin.initFrom}\` and of the \`.pt\`: ${verdict(imports)}; reports:`,
-    ...imports.reports.map((r) => `  - ${r.summary}`),
-    `- the two runs' metrics: ${verdict(metrics)}.`,
-    '',
-    '<details><summary>The fine-tuning commands</summary>',
-    '',
-    indent(commands),
-    '',
-    '</details>',
-  ].join('\n');
+  const section = resultsSection({
+    date: new Date().toISOString().slice(0, 10),
+    machine: machine(),
+    load: [startLoad, load()],
+    seconds: (Date.now() - started) / 1000,
+    command: commandLine(['npm', 'run', 'bench', '--', 'downstream', ...hideBin(process.argv)]),
+    pretraining: `\`${pretrainLogdir}\`${pretraining ? ` (${commandLine(['voco', ...pretraining.args])})` : ' (given with --pretrained)'}, its checkpoint at step ${pretrainedStep}`,
+    heldOut: held,
+    finetuning:
+      `${o.seeds.length} seed(s) x ${o.sizes.length} sizes x 2 initialisations, ${o.steps} steps each, validated every ${o.valEvery} steps ` +
+      `on the same ${o.validation} volume(s); settings as saved in the runs' checkpoints: ${effectiveSettings(config)}`,
+    table: resultsTable(results, o.sizes, o.seeds),
+    seeds: o.seeds.length,
+    plot: path.relative(path.dirname(o.doc), o.plot).split(path.sep).join('/'),
+    upstream: { file: ptFile, exportedFrom: pretrainedFile, twin: `the ${twin.size}-volume VoCo run, seed ${twin.seed}`, logdir: twin.initFrom, imports, metrics },
+    commands,
+  });
   writeBytesAtomically(o.doc, replaceSection(o.doc, docText(), section));
   process.stdout.write(`${section}\n\nwrote ${o.doc} and ${o.plot}\n`);
   const same = imports.same && metrics.same;

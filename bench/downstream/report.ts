@@ -4,6 +4,8 @@
  */
 import { UserError } from '../../common/user-error';
 import { lossPlotSvg, Series } from '../../runtime/observe/loss-plot';
+import { formatDuration } from '../../runtime/observe/progress';
+import type { Comparison, ImportComparison } from './same-run';
 
 export type Init = 'VoCo' | 'scratch';
 export const INITS: readonly Init[] = ['scratch', 'VoCo'];
@@ -101,4 +103,74 @@ export function dicePlot(title: string, runs: readonly ArmRun[], sizes: readonly
     }
   });
   return lossPlotSvg(title, series);
+}
+
+/** A comparison in words: identical, or DIFFERENT with the first difference. */
+export const verdict = (c: Comparison): string => (c.same ? `identical (${c.what})` : `**DIFFERENT** (${c.what}: ${c.difference})`);
+
+export interface ResultsFacts {
+  readonly date: string;
+  readonly machine: string;
+  /** The load averages at the start and at the end. */
+  readonly load: readonly [string, string];
+  readonly seconds: number;
+  /** The benchmark's command line. */
+  readonly command: string;
+  /** The pre-training in words (logdir, command, checkpoint step). */
+  readonly pretraining: string;
+  readonly heldOut: readonly (readonly [step: number, loss: number])[];
+  /** The fine-tuning runs in words (counts, steps, settings). */
+  readonly finetuning: string;
+  readonly table: string;
+  readonly seeds: number;
+  /** The plot, relative to the document. */
+  readonly plot: string;
+  readonly upstream: {
+    readonly file: string;
+    readonly exportedFrom: string;
+    /** Which run it repeats, in words. */
+    readonly twin: string;
+    /** The `--init-from` of that run. */
+    readonly logdir: string;
+    readonly imports: ImportComparison;
+    readonly metrics: Comparison;
+  };
+  /** Every fine-tuning command. */
+  readonly commands: readonly string[];
+}
+
+const indent = (lines: readonly string[]) => lines.map((l) => `    ${l}`).join('\n');
+
+/** The results section of docs/downstream.md. */
+export function resultsSection(f: ResultsFacts): string {
+  const u = f.upstream;
+  const held = f.heldOut.map(([s, v]) => `${v.toFixed(3)} at step ${s}`).join(', ') || 'not recorded';
+  return [
+    `Measured ${f.date} on ${f.machine}; load ${f.load[0]} at the start, ${f.load[1]} at the end; ${formatDuration(f.seconds)} in all ` +
+      '(runs reused from an earlier invocation not counted). The command:',
+    '',
+    indent([f.command]),
+    '',
+    `Pre-training: ${f.pretraining}; held-out loss ${held}.`,
+    '',
+    `Fine-tuning: ${f.finetuning}.`,
+    '',
+    f.table,
+    '',
+    `Final: the validation mean Dice after the last step; best: the highest of the run (its step). ` +
+      (f.seeds > 1 ? '± the standard deviation over the seeds (n − 1); the gain is paired by seed.' : 'One seed: no spread.'),
+    '',
+    `![Validation mean Dice against the step](${f.plot})`,
+    '',
+    `Upstream-format weights: \`${u.file}\` (\`voco export ${u.exportedFrom} --formats pt\`), fine-tuned as ${u.twin}:`,
+    `- imports of \`${u.logdir}\` and of the \`.pt\`: ${verdict(u.imports)}; reports:`,
+    ...u.imports.reports.map((r) => `  - ${r.summary}`),
+    `- the two runs' metrics: ${verdict(u.metrics)}.`,
+    '',
+    '<details><summary>The fine-tuning commands</summary>',
+    '',
+    indent(f.commands),
+    '',
+    '</details>',
+  ].join('\n');
 }
