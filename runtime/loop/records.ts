@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { writeBytesAtomically } from '../../common/atomic-file';
 import { lossPlotSvg } from '../observe/loss-plot';
-import { MetricsLog } from '../observe/metrics-log';
+import { MetricRecord, MetricsLog, seriesOf } from '../observe/metrics-log';
 import { TrainingProgress } from '../observe/progress';
 import { TensorBoardWriter } from '../observe/tensorboard';
 import type { Chart, Metric, PlotSeries } from './task';
@@ -86,13 +86,8 @@ export class RunRecords {
     writeBytesAtomically(this.metrics.file, kept.map((r) => JSON.stringify(r) + '\n').join(''));
   }
 
-  private chart(records: readonly Record<string, unknown>[], chart: Chart): string {
-    const series = chart.series.map((s) => ({
-      label: s.label,
-      color: s.color,
-      smoothing: s.smoothing,
-      points: records.filter((r) => typeof r[s.key] === 'number').map((r) => [Number(r.step), Number(r[s.key])] as const),
-    }));
+  private chart(records: readonly MetricRecord[], chart: Chart): string {
+    const series = chart.series.map((s) => ({ label: s.label, color: s.color, smoothing: s.smoothing, points: seriesOf(records, s.key) }));
     return lossPlotSvg(`${chart.title} — ${path.basename(path.resolve(this.logdir))}`, series);
   }
 }

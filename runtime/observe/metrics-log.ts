@@ -31,3 +31,8 @@ export class MetricsLog {
     return records;
   }
 }
+
+/** The records' values of `key` against their step, in logged order (records without a number there left out). */
+export function seriesOf(records: readonly MetricRecord[], key: string): [step: number, value: number][] {
+  return records.filter((r) => typeof r[key] === 'number').map((r) => [Number(r.step), r[key] as number]);
+}

@@ -27,13 +27,15 @@ const STEP_METRICS: readonly Metric[] = [
   { key: 'loss', tag: 'loss' },
   ...LOSS_PARTS.map((part) => ({ key: `loss.${part}`, tag: `loss/${part}`, progress: part })),
 ];
-const HELD_OUT_METRICS: readonly Metric[] = [{ key: 'held_out_loss', tag: 'loss/held_out' }];
+/** The metrics.jsonl key of the held-out loss. */
+export const HELD_OUT_KEY = 'held_out_loss';
+const HELD_OUT_METRICS: readonly Metric[] = [{ key: HELD_OUT_KEY, tag: 'loss/held_out' }];
 const PLOT: readonly PlotSeries[] = [
   { key: 'loss', label: 'loss', color: '#d62728' },
   { key: 'loss.intra', label: 'intra-volume', color: '#1f77b4' },
   { key: 'loss.inter', label: 'inter-volume', color: '#2ca02c' },
   { key: 'loss.reg', label: 'regularisation', color: '#9467bd' },
-  { key: 'held_out_loss', label: 'held-out loss', color: '#000000', smoothing: 1 },
+  { key: HELD_OUT_KEY, label: 'held-out loss', color: '#000000', smoothing: 1 },
 ];
 
 /**

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Reader } from 'protobufjs';
 import { lossPlotSvg, movingAverage } from '../../runtime/observe/loss-plot';
-import { MetricsLog } from '../../runtime/observe/metrics-log';
+import { MetricRecord, MetricsLog, seriesOf } from '../../runtime/observe/metrics-log';
 import { TensorBoardWriter } from '../../runtime/observe/tensorboard';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'voco-observe-'));
@@ -81,6 +81,13 @@ describe('metrics log', () => {
     log.append({ step: 2, loss: 1.5 });
     fs.appendFileSync(log.file, '{"step": 3, "lo');
     expect(log.read()).toEqual([{ step: 1, loss: 2 }, { step: 2, loss: 1.5 }]);
+  });
+
+  test('a series is the records that hold a number under its key, against their step', () => {
+    const records: MetricRecord[] = [{ step: 0, dice: 0.1 }, { step: 1, loss: 2 }, { step: 1, dice: 'n/a' }, { step: 2, loss: 1, dice: 0.3 }];
+    expect(seriesOf(records, 'dice')).toEqual([[0, 0.1], [2, 0.3]]);
+    expect(seriesOf(records, 'loss')).toEqual([[1, 2], [2, 1]]);
+    expect(seriesOf(records, 'lr')).toEqual([]);
   });
 });
 
