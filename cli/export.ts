@@ -3,6 +3,7 @@ import { UserError } from '../common/user-error';
 import { exportSwinUnetr } from '../graph/models/swinunetr/export';
 import { isSwinUnetrStateDict, readWeightSource } from '../graph/models/swinunetr/weights';
 import { EXPORT_FORMATS, ExportFormat, describeFeatureSize, exportVoco } from '../graph/models/voco/weight-files';
+import { describePreprocessing } from '../runtime/segment/preprocessing';
 import { DEFAULT_SEGMENT_ROI, recordedRunFacts } from '../runtime/segment/segmenter-source';
 
 /** A `voco export --formats` list naming something we do not write. */
@@ -48,10 +49,15 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
         formats,
         roi: args.roi ?? recorded.roi ?? DEFAULT_SEGMENT_ROI,
         classNames: recorded.classNames,
+        preprocessing: recorded.preprocessing,
         read,
       });
       const o = options;
       process.stdout.write(`read ${read.file}: SwinUNETR ${describeFeatureSize(o.featureSize)}, ${o.inChannels} channel(s) -> ${o.outChannels} classes; segmenter roi ${o.roi}, any number of windows per run\n`);
+      const p = recorded.preprocessing;
+      if (formats.includes('onnx')) {
+        process.stdout.write(p ? `segmenter metadata: preprocessing ${describePreprocessing(p.family, p.spacing)} from ${p.from}\n` : `segmenter metadata: no preprocessing (${read.file} records no training run); voco segment will use --family and --spacing\n`);
+      }
       for (const file of written) process.stdout.write(`wrote ${file}\n`);
       return;
     }

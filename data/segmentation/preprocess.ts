@@ -102,9 +102,12 @@ export interface PreprocessedImage {
   readonly header: NiftiHeader;
 }
 
-/** Reads an image and runs the segmentation chain of `family` on it, as preprocessPair does for the image. */
-export function preprocessImageForInference(file: string, family: Family): PreprocessedImage {
+/**
+ * Reads an image and runs the segmentation chain of `family` (at `params`' spacing and window when given) on it, as
+ * preprocessPair does for the image.
+ */
+export function preprocessImageForInference(file: string, family: Family, params?: FamilyParams): PreprocessedImage {
   const { volume, header } = loadVolume(file);
-  const out = preprocessSegmentation(volume, undefined, family, { source: file });
+  const out = preprocessSegmentation(volume, undefined, family, { source: file, params });
   return { volume: out.image, record: out.record, header };
 }

@@ -1,6 +1,7 @@
 import { UserError } from '../../common/user-error';
 import { ORGANS, OrganName } from '../../data/phantom/organs';
 import { SWINUNETR_OPTIMIZER } from '../../graph/models/swinunetr/options';
+import { isSpacing } from '../../graph/models/swinunetr/segmenter-file';
 import type { OptimizerConfig } from '../../graph/optim/config';
 import type { LoopSettings } from '../loop/task';
 import type { ExecutionProvider } from '../session/providers';
@@ -85,7 +86,7 @@ export function validateFinetuneConfig(c: FinetuneConfig): FinetuneConfig {
   if (!(c.weightDecay >= 0)) throw new FinetuneConfigError(`--weight-decay must be >= 0, got ${c.weightDecay}`);
   if (!(c.maxGradNorm > 0)) throw new FinetuneConfigError(`--max-grad-norm must be > 0, got ${c.maxGradNorm}`);
   if (!(c.overlap >= 0 && c.overlap < 1)) throw new FinetuneConfigError(`--overlap must be >= 0 and < 1, got ${c.overlap}`);
-  if (c.spacing !== undefined && !(c.spacing.length === 3 && c.spacing.every((s) => s > 0 && Number.isFinite(s)))) {
+  if (c.spacing !== undefined && !isSpacing(c.spacing)) {
     throw new FinetuneConfigError(`--spacing must be three voxel sizes in mm > 0, got ${JSON.stringify(c.spacing)}`);
   }
   return c;

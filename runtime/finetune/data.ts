@@ -3,8 +3,8 @@ import { pairSource } from '../../data/cache/pair-task';
 import { loadSegmentationDatalist, LabelledCase } from '../../data/datalist';
 import type { PairLoaderSource } from '../../data/loader/loader';
 import { ensurePhantomDataset } from '../../data/phantom/dataset';
-import { organLabelTable } from '../../data/phantom/organs';
-import { FAMILY_PARAMS, FamilyParams } from '../../data/pipeline';
+import { OrganName, organLabelTable } from '../../data/phantom/organs';
+import { Family, FAMILY_PARAMS, FamilyParams } from '../../data/pipeline';
 import type { Log } from '../loop/task';
 import { FinetuneConfig, FinetuneConfigError } from './config';
 
@@ -25,15 +25,23 @@ export interface FinetuneData {
   readonly missingValidation?: string;
 }
 
+/** The preprocessing family of every fine-tuning run's images: its HU window, and its spacing unless `--spacing`. */
+export const FINETUNE_FAMILY: Family = 'abdomen';
+
 /** The abdomen chain, at `--spacing` when given. */
-export function chainParams(c: FinetuneConfig): FamilyParams {
-  const family = FAMILY_PARAMS.abdomen;
+export function chainParams(c: Pick<FinetuneConfig, 'spacing'>): FamilyParams {
+  const family = FAMILY_PARAMS[FINETUNE_FAMILY];
   return c.spacing ? { ...family, pixdim: [...c.spacing] } : family;
+}
+
+/** The class names of the built-in phantoms' label maps marking `organs` (all when undefined), background first. */
+export function phantomClassNames(organs?: readonly OrganName[]): Map<number, string> {
+  return new Map(Object.entries(organLabelTable(organs)).map(([k, v]) => [Number(k), v]));
 }
 
 /** The classes of a run before its data is read: `--out-channels`, the phantoms' table, or the datalist's `labels`. */
 export function classNamesOf(c: FinetuneConfig): string[] {
-  const table = c.data === undefined ? new Map(Object.entries(organLabelTable(c.phantomOrgans)).map(([k, v]) => [Number(k), v])) : loadSegmentationDatalist(c.data, { checkGrids: false }).classNames;
+  const table = c.data === undefined ? phantomClassNames(c.phantomOrgans) : loadSegmentationDatalist(c.data, { checkGrids: false }).classNames;
   const count = c.outChannels ?? (table ? Math.max(...table.keys()) + 1 : undefined);
   if (count === undefined) throw new FinetuneConfigError(`${c.data}: has no "labels" table; give --out-channels (the classes, background included)`);
   return Array.from({ length: count }, (_, i) => table?.get(i) ?? (i === 0 ? 'background' : `class ${i}`));
@@ -55,7 +63,7 @@ export function resolveFinetuneData(c: FinetuneConfig, log: Log): FinetuneData {
   }
   const list = loadSegmentationDatalist(datalist, { checkGrids: false });
   const params = chainParams(c);
-  const sources = (cases: readonly LabelledCase[]) => cases.map((k) => pairSource(k.image, k.label, 'abdomen', params) as PairLoaderSource);
+  const sources = (cases: readonly LabelledCase[]) => cases.map((k) => pairSource(k.image, k.label, FINETUNE_FAMILY, params) as PairLoaderSource);
   const validation = list.validation ?? [];
   return {
     datalist,

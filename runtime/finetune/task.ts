@@ -7,17 +7,20 @@ import type { RankShare } from '../../data/loader/share';
 import { SEGMENTER_MODEL, writeSwinUnetrArtifacts } from '../../graph/models/swinunetr/artifacts';
 import { IMAGE_INPUT, LABEL_INPUT } from '../../graph/models/swinunetr/model';
 import { resolveSwinUnetrOptions, SwinUnetrOptions } from '../../graph/models/swinunetr/options';
+import { SEGMENTER_FILE } from '../../graph/models/swinunetr/export';
+import { segmenterMetadata } from '../../graph/models/swinunetr/segmenter-file';
 import { importSwinUnetrWeights } from '../../graph/models/swinunetr/weights';
 import type { BatchFeeds, LoadOptions, StepResult, Trainer } from '../session/trainer';
 import { exportForwardModel } from '../session/export';
 import type { Chart, Evaluation, Log, Metric, PlotSeries, TrainingTask } from '../loop/task';
 import { FinetuneConfig, FinetuneConfigError, modelKey, optimizerConfig } from './config';
 import { classNamesOf, FinetuneData, resolveFinetuneData } from './data';
+import { runRecord } from './record';
 import { diceMetrics, MEAN_DICE_KEY, ValidationDice } from './validation';
 
 const ARTIFACTS_KEY_FILE = 'run-key.json';
-/** The trained segmenter, self-contained (image in, logits out). */
-export const SEGMENTER_FILE = 'segmenter.onnx';
+/** The trained segmenter, self-contained (image in, logits out): the file `voco export` writes. */
+export { SEGMENTER_FILE };
 export const DICE_PLOT_FILE = 'dice.svg';
 
 const STEP_METRICS: readonly Metric[] = [
@@ -160,9 +163,10 @@ export class SegmentationFinetuning implements TrainingTask<FinetuneConfig, Data
     return [result.loss, ...['loss.dice', 'loss.ce'].map((name) => Number(result.extras[name].data[0]))];
   }
 
+  /** The trained segmenter, its metadata recording the roi, the class names and the preprocessing of the run. */
   exports(trainer: Trainer): Readonly<Record<string, string>> {
     const segmenter = path.join(this.config.logdir, SEGMENTER_FILE);
-    exportForwardModel(trainer, SEGMENTER_MODEL, segmenter);
+    exportForwardModel(trainer, SEGMENTER_MODEL, segmenter, { metadata: segmenterMetadata(this.config.roi, runRecord(this.config, this.classNames)) });
     return { segmenter };
   }
 }

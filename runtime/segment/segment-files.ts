@@ -9,7 +9,6 @@ import * as path from 'path';
 import { writeBytesAtomically } from '../../common/atomic-file';
 import { UserError } from '../../common/user-error';
 import { DatalistKey, listFiles, loadDecathlonList } from '../../data/datalist';
-import type { Family } from '../../data/pipeline';
 import { imageName, predictionFileName } from '../../data/prediction-name';
 import { renderLabelSlices } from '../../data/render/label-slices';
 import { writeLabelNifti } from '../../data/segmentation/label-map';
@@ -17,6 +16,7 @@ import { preprocessImageForInference } from '../../data/segmentation/preprocess'
 import { invertLabels } from '../../data/transforms/invert';
 import { WindowProgress } from '../observe/progress';
 import type { BlendMode } from './importance-map';
+import type { SegmentPreprocessing } from './preprocessing';
 import type { OpenSegmenter } from './segmenter-source';
 import { argmaxChannels, slidingWindowInference } from './sliding-window';
 
@@ -51,7 +51,8 @@ export function resolveSegmentInputs(inputs: readonly string[], key: DatalistKey
 
 export interface SegmentOptions {
   readonly outDir: string;
-  readonly family: Family;
+  /** The chain every scan goes through (choosePreprocessing). */
+  readonly preprocessing: Pick<SegmentPreprocessing, 'family' | 'params'>;
   readonly overlap: number;
   readonly mode: BlendMode;
   readonly swBatchSize: number;
@@ -70,6 +71,8 @@ export interface SegmentOutcome {
   readonly problem?: string;
   /** Voxels per class on the scan's grid. */
   readonly counts?: readonly number[];
+  /** Windows the sliding window ran over the preprocessed scan. */
+  readonly windows?: number;
 }
 
 /** Segments `files` one after the other; `report` receives each outcome as it is known. */
@@ -96,8 +99,9 @@ export async function segmentFiles(
 }
 
 async function segmentFile(file: string, model: OpenSegmenter, options: SegmentOptions, label: string): Promise<SegmentOutcome> {
-  const { volume, record, header } = preprocessImageForInference(file, options.family);
+  const { volume, record, header } = preprocessImageForInference(file, options.preprocessing.family, options.preprocessing.params);
   let progress: WindowProgress | undefined;
+  let windows = 0;
   const started = Date.now();
   const logits = await slidingWindowInference({ data: volume.data, channels: 1, shape: volume.shape }, model.predictor.predict, {
     roi: model.roi,
@@ -105,6 +109,7 @@ async function segmentFile(file: string, model: OpenSegmenter, options: SegmentO
     mode: options.mode,
     swBatchSize: model.predictor.fixedBatch ?? options.swBatchSize,
     onProgress: (done, total) => {
+      windows = total;
       progress ??= new WindowProgress(label, total, options.stream, started);
       progress.update(done, total);
     },
@@ -127,5 +132,5 @@ async function segmentFile(file: string, model: OpenSegmenter, options: SegmentO
   }
   const counts = new Array<number>(model.outChannels).fill(0);
   for (const c of inverted.data) counts[c]++;
-  return { file, output, ...(picture ? { picture } : {}), counts };
+  return { file, output, ...(picture ? { picture } : {}), counts, windows };
 }

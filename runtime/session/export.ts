@@ -11,8 +11,13 @@ import { tensorProto } from '../../graph/onnx/model';
 import { inlineExternal } from '../../graph/onnx/initializers';
 import { Trainer, UnknownModelError } from './trainer';
 
+export interface ForwardExportOptions extends ExternalDataOptions {
+  /** metadata_props of the file, added to (and replacing by key) the artifact's own. */
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
 /** Writes forward model `name` of the trainer's artifacts to `file` with the current parameters baked in. */
-export function exportForwardModel(trainer: Trainer, name: string, file: string, options: ExternalDataOptions = {}): ModelEntry {
+export function exportForwardModel(trainer: Trainer, name: string, file: string, options: ForwardExportOptions = {}): ModelEntry {
   const entry = trainer.manifest.models.forward[name];
   if (!entry) throw new UnknownModelError(trainer.dir, name, trainer.manifest);
   const source = path.join(trainer.dir, entry.file);
@@ -22,11 +27,14 @@ export function exportForwardModel(trainer: Trainer, name: string, file: string,
   const bakedNames = new Set(baked.map((io) => io.name));
   const initializers = graph.initializer.map((t) => inlineExternal(path.dirname(source), t));
   for (const io of baked) initializers.push(tensorProto(io.name, io.dtype, io.shape, trainer.parameters.get(io.name)));
+  const { metadata = {}, ...external } = options;
+  const kept = model.metadataProps.filter((p) => !(String(p.key) in metadata));
   const slim = onnx.ModelProto.create({
     ...model,
+    metadataProps: [...kept, ...Object.entries(metadata).map(([key, value]) => ({ key, value }))],
     graph: { ...graph, input: graph.input.filter((i) => !bakedNames.has(i.name ?? '')), initializer: initializers },
   });
-  const written = writeModelFile(file, slim, options);
+  const written = writeModelFile(file, slim, external);
   return {
     file: path.basename(file),
     ...(written.length > 1 ? { dataFile: path.basename(written[0]) } : {}),

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PARAMETERS_GROUP, OPTIMIZER_GROUP, listCheckpoints, loadCheckpoint } from '../../io/checkpoint';
+import { readSegmenterFacts } from '../../graph/models/swinunetr/segmenter-file';
 import { writePhantomDataset } from '../../data/phantom/dataset';
 import { MetricsLog } from '../../runtime/observe/metrics-log';
 import type { RunState } from '../../runtime/loop/run-state';
@@ -55,7 +56,13 @@ describe('voco finetune (real processes)', () => {
     // The best value travels in the run state: the last checkpoint knows it.
     expect(loadCheckpoint<RunState<unknown, unknown>>(listCheckpoints(path.join(unbroken, 'checkpoints')).pop()!.file).meta.best).toEqual(best.meta.best);
     for (const file of ['loss.svg', 'dice.svg']) expect(fs.readFileSync(path.join(unbroken, file), 'utf8')).toContain('<polyline');
-    expect(fs.existsSync(path.join(unbroken, 'segmenter.onnx'))).toBe(true);
+    // The segmenter records what applying it needs: the roi, the datalist's class names, the chain's 1.5 mm.
+    const labels = JSON.parse(fs.readFileSync(datalist, 'utf8')).labels as Record<string, string>;
+    expect(readSegmenterFacts(path.join(unbroken, 'segmenter.onnx'))).toEqual({
+      roi: 32,
+      classNames: new Map(Object.entries(labels).map(([k, v]) => [Number(k), v])),
+      preprocessing: { family: 'abdomen', spacing: [1.5, 1.5, 1.5] },
+    });
   });
 
   test('killed with SIGKILL mid-run, --resume gives the unbroken run\'s metrics and parameters exactly', async () => {

@@ -112,7 +112,12 @@ referenceDescribe('voco segment and voco export of a fine-tuned SwinUNETR', () =
     for (const f of ['segmenter.onnx', 'swinunetr_weights.safetensors', 'swinunetr_weights.pt']) expect(run.stdout).toContain(`wrote ${path.join(dir, f)}`);
     const onnxFile = path.join(dir, 'segmenter.onnx');
     const facts = readSegmenterFacts(onnxFile);
-    expect(facts).toEqual({ roi: 64, classNames: new Map(Object.entries(CLASS_NAMES).map(([k, v]) => [Number(k), v])) });
+    // The run config names no spacing: the abdomen chain's own 1.5 mm.
+    expect(facts).toEqual({
+      roi: 64,
+      classNames: new Map(Object.entries(CLASS_NAMES).map(([k, v]) => [Number(k), v])),
+      preprocessing: { family: 'abdomen', spacing: [1.5, 1.5, 1.5] },
+    });
 
     // A plain session, no project code: item 0 of the fixture's batch against MONAI's logits head.
     const session = await ort.InferenceSession.create(onnxFile);

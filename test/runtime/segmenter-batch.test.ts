@@ -22,6 +22,7 @@ import { writeSwinUnetrWeights } from '../../graph/models/swinunetr/weights';
 import { freshVocoValues } from '../../graph/models/voco/weights';
 import { writeForwardModel } from '../../graph/onnx/artifacts';
 import { readModelMetadata } from '../../graph/onnx/metadata';
+import { choosePreprocessing } from '../../runtime/segment/preprocessing';
 import { segmentFiles } from '../../runtime/segment/segment-files';
 import { OpenSegmenter, openSegmenter } from '../../runtime/segment/segmenter-source';
 import { runVoco } from '../helpers/cli';
@@ -71,7 +72,12 @@ describe('segmenter.onnx with a symbolic batch', () => {
     expect(run.stdout).toContain('segmenter roi 32, any number of windows per run');
     const file = path.join(dir, 'segmenter.onnx');
     expect(run.stdout).toContain(`wrote ${file}`);
-    expect(readSegmenterFacts(file)).toEqual({ roi: 32 });
+    // The checkpoint's run config names no datalist and no spacing: the built-in phantoms' organs, the abdomen chain.
+    expect(readSegmenterFacts(file)).toEqual({
+      roi: 32,
+      classNames: new Map([[0, 'background'], [1, 'liver'], [2, 'spleen']]),
+      preprocessing: { family: 'abdomen', spacing: [1.5, 1.5, 1.5] },
+    });
     expect(readModelMetadata(file)[SEGMENTER_METADATA.batch]).toBe('dynamic');
     expect(onnx.ModelProto.decode(fs.readFileSync(file)).opsetImport.map((o) => Number(o.version))).toEqual([23]);
 
@@ -109,7 +115,7 @@ describe('segmenter.onnx with a symbolic batch', () => {
       const calls: number[] = [];
       const counted: OpenSegmenter = { ...model, predictor: { ...model.predictor, predict: (w, n) => (calls.push(n), model.predictor.predict(w, n)) } };
       const stream = new PassThrough() as unknown as NodeJS.WriteStream; // the progress lines
-      const options = { outDir: path.join(tmp, out), family: 'abdomen' as const, overlap: 0.5, mode: 'constant' as const, swBatchSize, png: false, stream };
+      const options = { outDir: path.join(tmp, out), preprocessing: choosePreprocessing(model.preprocessing, {}), overlap: 0.5, mode: 'constant' as const, swBatchSize, png: false, stream };
       const [outcome] = await segmentFiles([scan], counted, options, () => undefined);
       expect(outcome.problem).toBeUndefined();
       await model.close();

@@ -9,17 +9,17 @@ import { ExternalDataOptions } from '../../onnx/external-data';
 import { EXPORT_FORMATS, ExportFormat, writeStateDictExports } from '../weight-exports';
 import { resolveSwinUnetrOptions, SwinUnetrOptions } from './options';
 import { SEGMENTER_MODEL } from './artifacts';
-import { writeSegmenterModel } from './segmenter-file';
+import { SegmenterRecord, writeSegmenterModel } from './segmenter-file';
 import { SwinUnetrWeightError, WeightSource, importSwinUnetrWeights, inferSwinUnetrOptions, readWeightSource, swinUnetrStateDict } from './weights';
 
 export const SEGMENTER_FILE = `${SEGMENTER_MODEL}.onnx`;
 const STATE_DICT_BASE = 'swinunetr_weights';
 
-export interface SwinUnetrExportOptions {
+/** The class names and preprocessing of the weights' training, when known, go into the segmenter's metadata. */
+export interface SwinUnetrExportOptions extends SegmenterRecord {
   readonly formats?: readonly ExportFormat[];
   /** Side of the segmenter's windows (a multiple of 32). */
   readonly roi: number;
-  readonly classNames?: ReadonlyMap<number, string>;
   readonly externalData?: ExternalDataOptions;
   /** The source already read. */
   readonly read?: WeightSource;
@@ -40,7 +40,8 @@ export function exportSwinUnetr(source: string, dir: string, options: SwinUnetrE
   const written: string[] = [];
   if (formats.includes('onnx')) {
     const file = path.join(dir, SEGMENTER_FILE);
-    const entry = writeSegmenterModel(file, o, values, read.file, { classNames: options.classNames, externalData: options.externalData });
+    const { classNames, preprocessing, externalData } = options;
+    const entry = writeSegmenterModel(file, o, values, read.file, { classNames, preprocessing, externalData });
     written.push(file, ...(entry.dataFile ? [path.join(dir, entry.dataFile)] : []));
   }
   written.push(...writeStateDictExports(dir, STATE_DICT_BASE, formats, () => swinUnetrStateDict(o, values)));
