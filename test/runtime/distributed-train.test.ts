@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_TRAIN_CONFIG } from '../../cli/train';
+import { volumeCacheDir } from '../../data/cache/store';
 import { createBatchLoader } from '../../data/loader/loader';
 import { loaderSources, readDataEntries } from '../../data/loader/sources';
 import { EpochSchedule, START_CURSOR } from '../../data/loader/schedule';
@@ -110,7 +111,7 @@ describeMpi('voco train under mpirun -np 2', () => {
     const sources = loaderSources(readDataEntries(goodData, 'abdomen'));
     const feeds = await Promise.all([0, 1].map(async (rank) => {
       const share = { rank, size: 2 };
-      const loader = createBatchLoader({ sources, cacheDir: path.join(cacheDir, 'volumes'), seed: SEED, batchSize: 1, swBatchSize: 1, voco: { roi: 32 }, workers: 0, share });
+      const loader = createBatchLoader({ sources, cacheDir: volumeCacheDir(cacheDir), seed: SEED, batchSize: 1, swBatchSize: 1, voco: { roi: 32 }, workers: 0, share });
       const batch = await loader.next();
       await loader.close();
       return stepFeeds(vg, batch, SEED, 0, share);
