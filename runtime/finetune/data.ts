@@ -25,10 +25,25 @@ export interface FinetuneData {
   readonly missingValidation?: string;
 }
 
-/** The abdomen chain, at `--spacing` when given. */
-export function chainParams(c: FinetuneConfig): FamilyParams {
+/** The abdomen chain, at `spacing` (`--spacing`) when given. */
+export function chainParams(spacing: FinetuneConfig['spacing']): FamilyParams {
   const family = FAMILY_PARAMS.abdomen;
-  return c.spacing ? { ...family, pixdim: [...c.spacing] } : family;
+  return spacing ? { ...family, pixdim: [...spacing] } : family;
+}
+
+/**
+ * The cache sources of labelled cases through the fine-tuning chain at `spacing`: what `voco finetune` reads, and
+ * what `voco cache build` of a labelled datalist fills (the same keys).
+ */
+export function finetunePairSources(cases: readonly LabelledCase[], spacing: FinetuneConfig['spacing']): PairLoaderSource[] {
+  const params = chainParams(spacing);
+  return cases.map((k) => pairSource(k.image, k.label, 'abdomen', params) as PairLoaderSource);
+}
+
+/** Every pair of a labelled datalist (training, then validation) as `voco finetune` at `spacing` reads them. */
+export function datalistPairSources(datalist: string, spacing: FinetuneConfig['spacing']): PairLoaderSource[] {
+  const list = loadSegmentationDatalist(datalist, { checkGrids: false });
+  return finetunePairSources([...list.training, ...(list.validation ?? [])], spacing);
 }
 
 /** The classes of a run before its data is read: `--out-channels`, the phantoms' table, or the datalist's `labels`. */
@@ -54,8 +69,7 @@ export function resolveFinetuneData(c: FinetuneConfig, log: Log): FinetuneData {
     datalist = ensurePhantomDataset(dir, { count: c.phantomCount, validation: c.phantomValidation, seed: PHANTOM_DATASET_SEED, ...organOption });
   }
   const list = loadSegmentationDatalist(datalist, { checkGrids: false });
-  const params = chainParams(c);
-  const sources = (cases: readonly LabelledCase[]) => cases.map((k) => pairSource(k.image, k.label, 'abdomen', params) as PairLoaderSource);
+  const sources = (cases: readonly LabelledCase[]) => finetunePairSources(cases, c.spacing);
   const validation = list.validation ?? [];
   return {
     datalist,
