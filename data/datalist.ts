@@ -44,6 +44,15 @@ export function loadDecathlonList(jsonFile: string, options: ListOptions = {}): 
   return paths;
 }
 
+/**
+ * Whether a Decathlon datalist is a labelled one: every entry of its `training` list names a label map
+ * (`{"image": ..., "label": ...}`). A pre-training config, or a list of bare paths, is not.
+ */
+export function isLabelledDatalist(jsonFile: string): boolean {
+  const list = readList(jsonFile, readDatalistObject(jsonFile), 'training');
+  return list !== undefined && list.length > 0 && list.every((item) => typeof item === 'object' && item !== null && 'label' in item);
+}
+
 /** An image and its label map. */
 export interface LabelledCase {
   readonly image: string;

@@ -28,6 +28,12 @@ export type Lookup<T = Volume> =
   | { readonly state: 'bad'; readonly record: BadFileRecord };
 
 export const DEFAULT_CACHE_DTYPE: CacheDtype = 'uint16';
+
+/**
+ * The cache of preprocessed volumes and pairs inside a `--cache-dir` (which also holds the built-in phantom data):
+ * where `voco train` and `voco finetune` read entries and `voco cache build` writes them.
+ */
+export const volumeCacheDir = (cacheDir: string): string => join(cacheDir, 'volumes');
 export const DEFAULT_CACHE_COMPRESSION: CacheCompression = 'none';
 
 /**

@@ -1,4 +1,5 @@
 import { Rng } from '../../common/rng';
+import { UserError } from '../../common/user-error';
 import type { Volume } from '../volume';
 import type { BatchArrays, BatchKind, BatchKindOps } from './batch-kinds';
 import { DataCursor, EpochSchedule, mixSeed } from './schedule';
@@ -78,20 +79,37 @@ export class BatchBuilder<V> {
       const position = shareOffset(share, slot);
       for (let offset = position; ; offset = globalBatch + shareOffset(share, spare++)) {
         const source = this.schedule.sourceAt(cursor, offset);
-        const fetched = await this.fetchOnce(source);
+        const reason = await this.fill(source, new Rng(mixSeed(this.plan.seed, cursor.step, position)), slotOf(slot));
+        if (reason === undefined) break;
         const path = this.plan.paths[source];
-        if (fetched.ok) {
-          this.ops.sample(fetched.volume, new Rng(mixSeed(this.plan.seed, cursor.step, position)), slotOf(slot), path);
-          break;
-        }
-        if (this.plan.onBadFile === 'fail') return new BatchFailure('bad-file', `${path}: ${fetched.reason}`);
-        skipped.push({ path, reason: fetched.reason });
+        if (this.plan.onBadFile === 'fail') return new BatchFailure('bad-file', `${path}: ${reason}`);
+        skipped.push({ path, reason });
         if (this.knownBad.size === this.sourcesInUse) {
-          return new BatchFailure('no-usable-file', `none of the ${this.sourcesInUse} source files is usable (last: ${path}: ${fetched.reason})`);
+          return new BatchFailure('no-usable-file', `none of the ${this.sourcesInUse} source files is usable (last: ${path}: ${reason})`);
         }
       }
     }
     return { step: cursor.step, arrays, skipped };
+  }
+
+  /**
+   * Fills a slot from `source`; returns why the source is bad when it cannot. A user-level error of the sampler
+   * (SegmentationSampleError: a pair with nothing to centre a crop on) makes the source bad as an unreadable file
+   * does; it is not recorded in the cache, whose entry (the preprocessed pair) is sound and serves other settings.
+   */
+  private async fill(source: number, rng: Rng, out: BatchArrays): Promise<string | undefined> {
+    const fetched = await this.fetchOnce(source);
+    if (!fetched.ok) return fetched.reason;
+    const path = this.plan.paths[source];
+    try {
+      this.ops.sample(fetched.volume, rng, out, path);
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      const reason = error.message.startsWith(`${path}: `) ? error.message.slice(path.length + 2) : error.message;
+      this.knownBad.set(source, reason);
+      return reason;
+    }
   }
 
   private async fetchOnce(source: number): Promise<FetchResult<V>> {

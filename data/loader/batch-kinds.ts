@@ -25,7 +25,10 @@ export type KindValue<K extends BatchKind> = K extends { kind: 'voco' } ? Volume
 
 export interface BatchKindOps<V> {
   shapes(batchSize: number): Record<string, number[]>;
-  /** Fills one slot (`out`: views of that slot of every array) from `value` with `rng`. */
+  /**
+   * Fills one slot (`out`: views of that slot of every array) from `value` with `rng`; a UserError says the value
+   * cannot be sampled (the loader then treats its source as a bad file).
+   */
   sample(value: V, rng: Rng, out: BatchArrays, source: string): void;
 }
 

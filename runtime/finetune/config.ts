@@ -86,8 +86,13 @@ export function validateFinetuneConfig(c: FinetuneConfig): FinetuneConfig {
   if (!(c.weightDecay >= 0)) throw new FinetuneConfigError(`--weight-decay must be >= 0, got ${c.weightDecay}`);
   if (!(c.maxGradNorm > 0)) throw new FinetuneConfigError(`--max-grad-norm must be > 0, got ${c.maxGradNorm}`);
   if (!(c.overlap >= 0 && c.overlap < 1)) throw new FinetuneConfigError(`--overlap must be >= 0 and < 1, got ${c.overlap}`);
-  if (c.spacing !== undefined && !isSpacing(c.spacing)) {
-    throw new FinetuneConfigError(`--spacing must be three voxel sizes in mm > 0, got ${JSON.stringify(c.spacing)}`);
-  }
+  checkSpacing(c.spacing);
   return c;
+}
+
+/** `--spacing`: undefined, or three voxel sizes in mm. */
+export function checkSpacing(spacing: readonly number[] | undefined): asserts spacing is FinetuneConfig['spacing'] {
+  if (spacing !== undefined && !isSpacing(spacing)) {
+    throw new FinetuneConfigError(`--spacing must be three voxel sizes in mm > 0, got ${JSON.stringify(spacing)}`);
+  }
 }

@@ -28,10 +28,25 @@ export interface FinetuneData {
 /** The preprocessing family of every fine-tuning run's images: its HU window, and its spacing unless `--spacing`. */
 export const FINETUNE_FAMILY: Family = 'abdomen';
 
-/** The abdomen chain, at `--spacing` when given. */
-export function chainParams(c: Pick<FinetuneConfig, 'spacing'>): FamilyParams {
+/** The abdomen chain, at `spacing` (`--spacing`) when given. */
+export function chainParams(spacing: FinetuneConfig['spacing']): FamilyParams {
   const family = FAMILY_PARAMS[FINETUNE_FAMILY];
-  return c.spacing ? { ...family, pixdim: [...c.spacing] } : family;
+  return spacing ? { ...family, pixdim: [...spacing] } : family;
+}
+
+/**
+ * The cache sources of labelled cases through the fine-tuning chain at `spacing`: what `voco finetune` reads, and
+ * what `voco cache build` of a labelled datalist fills (the same keys).
+ */
+export function finetunePairSources(cases: readonly LabelledCase[], spacing: FinetuneConfig['spacing']): PairLoaderSource[] {
+  const params = chainParams(spacing);
+  return cases.map((k) => pairSource(k.image, k.label, FINETUNE_FAMILY, params) as PairLoaderSource);
+}
+
+/** Every pair of a labelled datalist (training, then validation) as `voco finetune` at `spacing` reads them. */
+export function datalistPairSources(datalist: string, spacing: FinetuneConfig['spacing']): PairLoaderSource[] {
+  const list = loadSegmentationDatalist(datalist, { checkGrids: false });
+  return finetunePairSources([...list.training, ...(list.validation ?? [])], spacing);
 }
 
 /** The class names of the built-in phantoms' label maps marking `organs` (all when undefined), background first. */
@@ -62,8 +77,7 @@ export function resolveFinetuneData(c: FinetuneConfig, log: Log): FinetuneData {
     datalist = ensurePhantomDataset(dir, { count: c.phantomCount, validation: c.phantomValidation, seed: PHANTOM_DATASET_SEED, ...organOption });
   }
   const list = loadSegmentationDatalist(datalist, { checkGrids: false });
-  const params = chainParams(c);
-  const sources = (cases: readonly LabelledCase[]) => cases.map((k) => pairSource(k.image, k.label, FINETUNE_FAMILY, params) as PairLoaderSource);
+  const sources = (cases: readonly LabelledCase[]) => finetunePairSources(cases, c.spacing);
   const validation = list.validation ?? [];
   return {
     datalist,

@@ -25,7 +25,7 @@ export type RecordedConfig = Pick<FinetuneConfig, 'spacing' | 'data' | 'phantomO
  */
 export function runRecord(config: RecordedConfig, classNames?: readonly string[]): RunRecord {
   const names = classNames ? new Map(classNames.map((name, i) => [i, name])) : configClassNames(config);
-  return { preprocessing: { family: FINETUNE_FAMILY, spacing: chainParams(config).pixdim }, ...(names ? { classNames: names } : {}) };
+  return { preprocessing: { family: FINETUNE_FAMILY, spacing: chainParams(config.spacing).pixdim }, ...(names ? { classNames: names } : {}) };
 }
 
 /**

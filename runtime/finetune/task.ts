@@ -1,6 +1,7 @@
 /** SwinUNETR fine-tuning as a task of the training loop (runtime/loop): upstream's BTCV main.py on our artifacts. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { volumeCacheDir } from '../../data/cache/store';
 import { createSegmentationLoader, SegmentationBatch } from '../../data/loader/loader';
 import type { DataCursor } from '../../data/loader/schedule';
 import type { RankShare } from '../../data/loader/share';
@@ -129,7 +130,7 @@ export class SegmentationFinetuning implements TrainingTask<FinetuneConfig, Data
     const c = this.config;
     return createSegmentationLoader({
       sources: this.data!.training,
-      cacheDir: path.join(c.cacheDir, 'volumes'),
+      cacheDir: volumeCacheDir(c.cacheDir),
       seed: c.seed,
       batchSize: c.batchSize,
       share,
@@ -146,7 +147,7 @@ export class SegmentationFinetuning implements TrainingTask<FinetuneConfig, Data
     if (this.data!.validation.length === 0) return undefined;
     const settings = { roi: c.roi, overlap: c.overlap, swBatchSize: c.swBatchSize, inChannels: 1, numClasses: this.classNames.length };
     const warn = (line: string) => process.stderr.write(`warning: ${line}\n`);
-    const validation = await ValidationDice.open(this.data!.validation, path.join(c.cacheDir, 'volumes'), settings, warn);
+    const validation = await ValidationDice.open(this.data!.validation, volumeCacheDir(c.cacheDir), settings, warn);
     return {
       every: c.valEvery,
       metrics: diceMetrics(this.classNames),

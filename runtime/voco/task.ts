@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../../common/rng';
+import { volumeCacheDir } from '../../data/cache/store';
 import { LoaderBatch, LoaderSource, createBatchLoader } from '../../data/loader/loader';
 import { DataCursor, mixSeed } from '../../data/loader/schedule';
 import { RankShare } from '../../data/loader/share';
@@ -111,7 +112,7 @@ export class VocoPretraining implements TrainingTask<TrainConfig, DataCursor, Lo
     const c = this.config;
     return createBatchLoader({
       sources: this.sources,
-      cacheDir: path.join(c.cacheDir, 'volumes'),
+      cacheDir: volumeCacheDir(c.cacheDir),
       seed: c.seed,
       batchSize: c.batchSize,
       share,

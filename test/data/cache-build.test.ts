@@ -82,6 +82,19 @@ describe('voco cache build', () => {
     const folder = await voco('cache', 'build', '--data', dataset, '--cache-dir', join(dataset, 'sub'));
     expect(folder.code).toBe(2);
     expect(errorLines(folder.stderr)).toEqual([`voco: --cache-dir ${join(dataset, 'sub')} is not a writable folder (ENOTDIR)`]);
+    // The list has an entry without a label, so it builds volumes for voco train unless told otherwise.
+    const cacheDir = join(dir, 'x');
+    const misuse = [
+      [['--spacing', '3', '3', '3'], "voco: --spacing applies to image/label pairs (--for finetune); pre-training volumes take their family's voxel size"],
+      [['--for', 'finetune'], `voco: ${dataset}: training[5] (./imagesTr/broken.nii.gz) has no label path`],
+      [['--for', 'finetune', '--family', 'chest'], 'voco: --family chest: voco finetune preprocesses image/label pairs with the abdomen chain (--for train builds pre-training volumes)'],
+      [['--for', 'finetune', '--resize'], 'voco: --resize applies to pre-training volumes (--for train), not to image/label pairs'],
+      [['--for', 'finetune', '--spacing', '3', '0', '3'], 'voco: --spacing must be three voxel sizes in mm > 0, got [3,0,3]'],
+    ] as const;
+    for (const [args, line] of misuse) {
+      const result = await voco('cache', 'build', '--data', dataset, '--cache-dir', cacheDir, ...args);
+      expect([result.code, errorLines(result.stderr)]).toEqual([2, [line]]);
+    }
   });
 
   it('splits sources into shards whose union is the whole, in stable order', () => {

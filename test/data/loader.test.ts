@@ -1,19 +1,23 @@
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pairSource } from '../../data/cache/pair-task';
 import { preprocessSpec } from '../../data/cache/pipeline-task';
-import { loadDecathlonList } from '../../data/datalist';
+import { loadDecathlonList, loadSegmentationDatalist } from '../../data/datalist';
 import { BadSourceFileError, CursorMismatchError, LoaderClosedError, LoaderWorkerCrashError, NoUsableFileError } from '../../data/loader/errors';
-import { LoaderBatch, BatchLoaderOptions, createBatchLoader, LoaderSource } from '../../data/loader/loader';
+import { LoaderBatch, BatchLoaderOptions, createBatchLoader, createSegmentationLoader, LoaderSource, PairLoaderSource } from '../../data/loader/loader';
 import { EpochSchedule } from '../../data/loader/schedule';
+import { loadVolume } from '../../data/nifti/read';
 import { writePhantomDataset } from '../../data/phantom/dataset';
+import { writeLabelNifti } from '../../data/segmentation/label-map';
 
 let dir: string;
+let json: string;
 let sources: LoaderSource[];
 let broken: LoaderSource;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'voco-loader-'));
-  const json = writePhantomDataset(join(dir, 'phantoms'), { count: 4, seed: 11, phantom: { geometry: { inPlaneSize: [40, 56], slices: [16, 24] } } });
+  json = writePhantomDataset(join(dir, 'phantoms'), { count: 4, seed: 11, phantom: { geometry: { inPlaneSize: [40, 56], slices: [16, 24] } } });
   sources = loadDecathlonList(json).map((path) => ({ path, preprocessing: preprocessSpec('abdomen') }));
   writeFileSync(join(dir, 'broken.nii'), Buffer.alloc(400, 7));
   broken = { path: join(dir, 'broken.nii'), preprocessing: preprocessSpec('abdomen') };
@@ -166,5 +170,45 @@ describe('createBatchLoader', () => {
     expect(rejected.length).toBeGreaterThan(0);
     for (const r of rejected) expect(r.reason).toBeInstanceOf(LoaderClosedError);
     await expect(loader.next()).rejects.toThrow(LoaderClosedError);
+  });
+});
+
+describe('createSegmentationLoader', () => {
+  // A real phantom CT with an all-background label map: under an image threshold of 1 (the window maps HU to
+  // [0, 1], so no voxel is above it) RandCropByPosNegLabel finds neither a foreground nor a background centre.
+  // (At the default threshold 0 the chain's foreground crop always leaves a voxel above it.)
+  const sample = { roi: 32, numSamples: 1, imageThreshold: 1 };
+  let pairs: PairLoaderSource[];
+  let empty: PairLoaderSource;
+  beforeAll(() => {
+    pairs = loadSegmentationDatalist(json).training.map((c) => pairSource(c.image, c.label, 'abdomen') as PairLoaderSource);
+    const { volume, header } = loadVolume(pairs[0].path);
+    const label = join(dir, 'empty_label.nii.gz');
+    writeLabelNifti(label, { ...volume, data: new Float32Array(volume.data.length) }, header);
+    empty = pairSource(pairs[0].path, label, 'abdomen') as PairLoaderSource;
+  });
+
+  it.each([0, 1])('skips a pair with no crop centre as a bad file, with a warning naming it (workers %i), or stops on it with one line', async (workers) => {
+    const warnings: string[] = [];
+    const options = { sources: [empty, ...pairs], cacheDir: join(dir, 'pair-cache'), seed: 5, batchSize: 5, sample, workers };
+    const loader = createSegmentationLoader({ ...options, onWarning: (w) => warnings.push(w) });
+    try {
+      for (let step = 0; step < 2; step++) {
+        const batch = await loader.next();
+        expect(batch.image.length).toBe(5 * 32 ** 3);
+        // Every slot was filled from a labelled pair: each crop holds foreground.
+        for (let slot = 0; slot < 5; slot++) expect(batch.label.subarray(slot * 32 ** 3, (slot + 1) * 32 ** 3).some((v) => v > 0)).toBe(true);
+      }
+      const reason = 'no voxel to centre a crop on (the label is empty and no image voxel is above the threshold)';
+      expect(warnings).toEqual([`skipping bad file ${empty.path}: ${reason}`]);
+      expect(loader.badFiles).toEqual([{ path: empty.path, reason }]);
+      expect(loader.skippedCount).toBe(2);
+    } finally {
+      await loader.close();
+    }
+
+    const fail = createSegmentationLoader({ ...options, onBadFile: 'fail' });
+    await expect(fail.next()).rejects.toThrow(new BadSourceFileError(`${empty.path}: no voxel to centre a crop on (the label is empty and no image voxel is above the threshold)`));
+    await fail.close();
   });
 });

@@ -8,11 +8,23 @@ export function spawnVoco(args: readonly string[]): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** Its exit code and everything it wrote to stderr. */
-export async function finish(child: ChildProcess): Promise<{ code: number | null; stderr: string }> {
+/**
+ * `voco` ranks in one MPI job on this machine, one per argument list (mpirun's `a : b` form, so ranks may differ),
+ * each `node --require tsx/cjs` as docs/distributed.md starts them, so that mpirun's signals reach the rank.
+ */
+export function spawnMpiVoco(mpirun: string, ranks: readonly (readonly string[])[]): ChildProcess {
+  const apps = ranks.flatMap((args, i) => [...(i > 0 ? [':'] : []), '-np', '1', process.execPath, '--require', require.resolve('tsx/cjs'), path.join(ROOT, 'cli/main.ts'), ...args]);
+  return spawn(mpirun, ['--allow-run-as-root', '--oversubscribe', '--bind-to', 'none', ...apps], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Its exit code and everything it wrote to stderr; after `timeoutSeconds` (when given) it is sent SIGTERM. */
+export async function finish(child: ChildProcess, timeoutSeconds?: number): Promise<{ code: number | null; stderr: string }> {
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
+  child.stdout?.resume();
+  const timer = timeoutSeconds === undefined ? undefined : setTimeout(() => child.kill('SIGTERM'), timeoutSeconds * 1000);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearTimeout(timer);
   return { code, stderr };
 }
 

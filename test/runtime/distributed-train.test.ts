@@ -3,11 +3,11 @@
  * roi 32, one random crop per volume, one ORT thread) on four small phantom volumes. Skipped (with a note) where
  * Open MPI is not installed.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_TRAIN_CONFIG } from '../../cli/train';
+import { volumeCacheDir } from '../../data/cache/store';
 import { createBatchLoader } from '../../data/loader/loader';
 import { loaderSources, readDataEntries } from '../../data/loader/sources';
 import { EpochSchedule, START_CURSOR } from '../../data/loader/schedule';
@@ -16,10 +16,12 @@ import { buildVocoGraph, EMA_PREFIX } from '../../graph/models/voco/model';
 import { resolveVocoOptions } from '../../graph/models/voco/options';
 import { findMpirun } from '../../runtime/distributed/mpirun';
 import { MetricsLog } from '../../runtime/observe/metrics-log';
-import { Checkpoint, PARAMETERS_GROUP, listCheckpoints, loadCheckpoint } from '../../io/checkpoint';
+import { listCheckpoints, loadCheckpoint } from '../../io/checkpoint';
 import { RunState } from '../../runtime/voco/pretrain';
 import { stepFeeds } from '../../runtime/voco/task';
 import { loadArtifacts } from '../../runtime/session/trainer';
+import { finish, spawnMpiVoco, spawnVoco } from '../helpers/cli';
+import { averagedStep, parameterGap } from '../helpers/data-parallel';
 
 const mpirun = findMpirun();
 if (!mpirun) console.warn('distributed training tests skipped: mpirun not found (install Open MPI: apt-get install -y openmpi-bin libopenmpi-dev)');
@@ -27,8 +29,6 @@ const describeMpi = mpirun ? describe : describe.skip;
 // Each job is a few real steps per rank; on a loaded 2-core machine one can take minutes.
 const JOB_TIMEOUT_MS = 480_000;
 
-const ROOT = path.resolve(__dirname, '../..');
-const CLI = path.join(ROOT, 'cli/main.ts');
 const SEED = 3;
 const LR = 0.05;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'voco-dist-train-'));
@@ -46,25 +46,13 @@ interface Run {
   stderr: string;
 }
 
-function finish(child: ChildProcess, timeoutSeconds: number): Promise<Run> {
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  child.stdout!.resume();
-  const timer = setTimeout(() => child.kill('SIGTERM'), timeoutSeconds * 1000);
-  return new Promise((resolve) => child.once('exit', (code) => {
-    clearTimeout(timer);
-    resolve({ code, stderr });
-  }));
-}
-
-/** One `voco train` rank per argument list, all in one MPI job (mpirun's `a : b` form, so ranks may differ). */
+/** One `voco train` rank per argument list, all in one MPI job. */
 function mpiTrain(ranks: string[][], timeoutSeconds = 400): Promise<Run> {
-  const apps = ranks.flatMap((args, i) => [...(i > 0 ? [':'] : []), '-np', '1', process.execPath, '--require', require.resolve('tsx/cjs'), CLI, 'train', ...OPTIONS, ...args]);
-  return finish(spawn(mpirun!, ['--allow-run-as-root', '--oversubscribe', '--bind-to', 'none', ...apps], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }), timeoutSeconds);
+  return finish(spawnMpiVoco(mpirun!, ranks.map((args) => ['train', ...OPTIONS, ...args])), timeoutSeconds);
 }
 
 function train(args: string[], timeoutSeconds = 400): Promise<Run> {
-  return finish(spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), CLI, 'train', ...OPTIONS, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }), timeoutSeconds);
+  return finish(spawnVoco(['train', ...OPTIONS, ...args]), timeoutSeconds);
 }
 
 const checkpoints = (logdir: string) => listCheckpoints(path.join(logdir, 'checkpoints'));
@@ -110,46 +98,19 @@ describeMpi('voco train under mpirun -np 2', () => {
     const sources = loaderSources(readDataEntries(goodData, 'abdomen'));
     const feeds = await Promise.all([0, 1].map(async (rank) => {
       const share = { rank, size: 2 };
-      const loader = createBatchLoader({ sources, cacheDir: path.join(cacheDir, 'volumes'), seed: SEED, batchSize: 1, swBatchSize: 1, voco: { roi: 32 }, workers: 0, share });
+      const loader = createBatchLoader({ sources, cacheDir: volumeCacheDir(cacheDir), seed: SEED, batchSize: 1, swBatchSize: 1, voco: { roi: 32 }, workers: 0, share });
       const batch = await loader.next();
       await loader.close();
       return stepFeeds(vg, batch, SEED, 0, share);
     }));
 
     const trainer = await loadArtifacts(path.join(shared, 'artifacts'), { threads: 1, seed: SEED });
-    const before = new Map(trainer.parameters.names().map((n) => [n, (trainer.parameters.get(n) as Float32Array).slice()]));
-    const other = await trainer.computeGradients(feeds[1]);
-    const rank1 = new Map([...other.gradients].map(([n, g]) => [n, g.slice()]));
-    let ownGradientGap = 0;
-    const result = await trainer.step(feeds[0], {
-      lr: LR,
-      gradientHook: (gradients) => {
-        for (const [name, g] of gradients) {
-          const h = rank1.get(name)!;
-          for (let i = 0; i < g.length; i++) {
-            const mean = (g[i] + h[i]) / 2;
-            ownGradientGap = Math.max(ownGradientGap, Math.abs(mean - g[i]));
-            g[i] = mean;
-          }
-        }
-      },
-    });
+    const { before, result, other, ownGradientGap } = await averagedStep(trainer, [feeds[0], feeds[1]], LR);
     for (const [name, value] of Object.entries(result.extras)) {
       if (name.startsWith(EMA_PREFIX)) trainer.parameters.set(name.slice(EMA_PREFIX.length), value.data as Float32Array);
     }
 
-    const saved: Checkpoint<RunState> = checkpointAt(shared, 1);
-    let moved = 0;
-    let error = 0;
-    for (const [name, t] of saved.groups.get(PARAMETERS_GROUP)!) {
-      const got = t.data as Float32Array;
-      const want = trainer.parameters.get(name) as Float32Array;
-      const start = before.get(name)!;
-      for (let i = 0; i < got.length; i++) {
-        moved = Math.max(moved, Math.abs(want[i] - start[i]));
-        error = Math.max(error, Math.abs(got[i] - want[i]));
-      }
-    }
+    const { error, moved } = parameterGap(checkpointAt(shared, 1), trainer, before);
     expect(error).toBeLessThan(1e-6);
     // Not a vacuous match: the step moved the parameters, and rank 0's gradient alone would have moved them elsewhere.
     expect(moved).toBeGreaterThan(1000 * error);
