@@ -4,7 +4,7 @@ import { exportSwinUnetr } from '../graph/models/swinunetr/export';
 import { isSwinUnetrStateDict, readWeightSource } from '../graph/models/swinunetr/weights';
 import { EXPORT_FORMATS, ExportFormat, describeFeatureSize, exportVoco } from '../graph/models/voco/weight-files';
 import { describePreprocessing } from '../runtime/segment/preprocessing';
-import { DEFAULT_SEGMENT_ROI, recordedRunFacts } from '../runtime/segment/segmenter-source';
+import { DEFAULT_SEGMENT_ROI, RecordedFacts, recordedRunFacts } from '../runtime/segment/segmenter-source';
 
 /** A `voco export --formats` list naming something we do not write. */
 export class ExportFormatError extends UserError {}
@@ -54,10 +54,7 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
       });
       const o = options;
       process.stdout.write(`read ${read.file}: SwinUNETR ${describeFeatureSize(o.featureSize)}, ${o.inChannels} channel(s) -> ${o.outChannels} classes; segmenter roi ${o.roi}, any number of windows per run\n`);
-      const p = recorded.preprocessing;
-      if (formats.includes('onnx')) {
-        process.stdout.write(p ? `segmenter metadata: preprocessing ${describePreprocessing(p.family, p.spacing)} from ${p.from}\n` : `segmenter metadata: no preprocessing (${read.file} records no training run); voco segment will use --family and --spacing\n`);
-      }
+      if (formats.includes('onnx')) process.stdout.write(`segmenter metadata: ${describeRecord(recorded, read.file)}\n`);
       for (const file of written) process.stdout.write(`wrote ${file}\n`);
       return;
     }
@@ -66,3 +63,11 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     for (const file of written) process.stdout.write(`wrote ${file}\n`);
   },
 };
+
+/** What the segmenter's metadata records beyond the roi, in a line. */
+function describeRecord(recorded: RecordedFacts, file: string): string {
+  const p = recorded.preprocessing;
+  const names = recorded.classNames ? `class names of ${recorded.classNames.size} classes` : 'no class names';
+  if (!p) return `${names}, no preprocessing (${file} records no fine-tuning run: voco segment takes --family and --spacing, default the abdomen family's 1.5 mm)`;
+  return `preprocessing ${describePreprocessing(p.family, p.spacing)} and ${names}, from ${p.from}`;
+}

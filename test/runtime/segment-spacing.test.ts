@@ -5,7 +5,7 @@
  * segmenter.onnx (whose metadata records family, spacing and class names) both resample to 3 mm (4 windows at
  * overlap 0.5, not the 32 of 1.5 mm), give the labels of the steps done by hand at 3 mm on the scan's own grid
  * (shape and affine), and draw the picture with the organ names. `--spacing` overrides the record; a state dict,
- * which records nothing, keeps the abdomen family's 1.5 mm. What the record reads from a run config (a datalist's
+ * which records nothing (nor does its export), keeps the abdomen family's 1.5 mm. What the record reads from a run config (a datalist's
  * names, a datalist gone, a bad spacing) and half or unknown records in a segmenter.onnx are checked on files.
  */
 import * as fs from 'fs';
@@ -134,7 +134,7 @@ describe('voco segment preprocesses as the model was trained', () => {
     const dir = path.join(tmp, 'deploy');
     const exported = runVoco(['export', copy, '--out', dir]);
     expect(exported.status).toBe(0);
-    expect(exported.stdout).toContain(`segmenter metadata: preprocessing abdomen family at 3 x 3 x 3 mm from ${copy}'s run config`);
+    expect(exported.stdout).toContain(`segmenter metadata: preprocessing abdomen family at 3 x 3 x 3 mm and class names of 5 classes, from ${copy}'s run config`);
     fs.rmSync(copy);
     const onnxFile = path.join(dir, 'segmenter.onnx');
     expect(readSegmenterFacts(onnxFile)).toEqual({
@@ -162,6 +162,11 @@ describe('voco segment preprocesses as the model was trained', () => {
     const plain = segment(stateDict, 'state-dict', '--roi', '32');
     expect(plain.first).toBe("preprocessing: spacing 1.5 x 1.5 x 1.5 mm (the abdomen family's; the model records none), family abdomen (the default; the model records none)");
     expect(plain.windows).toBe(32);
+    const fromStateDict = path.join(tmp, 'state-dict-export');
+    const exported = runVoco(['export', stateDict, '--out', fromStateDict, '--formats', 'onnx', '--roi', '32']);
+    expect(exported.status).toBe(0);
+    expect(exported.stdout).toContain(`segmenter metadata: no class names, no preprocessing (${stateDict} records no fine-tuning run`);
+    expect(readSegmenterFacts(path.join(fromStateDict, 'segmenter.onnx')).preprocessing).toBeUndefined();
 
     const bad = runVoco(['segment', scan, '--model', ckpt, '--out', path.join(tmp, 'bad'), '--spacing', '3', '3']);
     expect(bad.status).toBe(2);
