@@ -19,6 +19,7 @@ export const DEFAULT_FINETUNE_CONFIG: FinetuneConfig = {
   roi: 32,
   batchSize: 1,
   crops: 2,
+  cropSampler: 'pos-neg',
   lr: 1e-3,
   weightDecay: 1e-5,
   lrSchedule: 'warmup-cosine',
@@ -78,6 +79,8 @@ const OPTION_FIELDS = {
   ...SHARED_OPTION_FIELDS,
   'out-channels': 'outChannels',
   crops: 'crops',
+  'crop-sampler': 'cropSampler',
+  'class-ratios': 'classRatios',
   'phantom-validation': 'phantomValidation',
   'phantom-organs': 'phantomOrgans',
   spacing: 'spacing',
@@ -99,7 +102,7 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
   builder: (yargs: Argv) =>
     sharedTrainingOptions(
       yargs
-        .group(['preset', 'feature-size', 'out-channels', 'roi', 'batch-size', 'crops'], 'Model:')
+        .group(['preset', 'feature-size', 'out-channels', 'roi', 'batch-size', 'crops', 'crop-sampler', 'class-ratios'], 'Model:')
         .group(['lr', 'weight-decay', 'lr-schedule', 'warmup-steps', 'max-steps', 'grad-clip', 'max-grad-norm', 'max-bad-steps', 'freeze-encoder'], 'Optimisation:')
         .group(['data', 'phantom-count', 'phantom-validation', 'phantom-organs', 'spacing', 'on-bad-file', 'workers', 'cache-dir', 'seed'], 'Data:')
         .group(['val-every', 'overlap', 'sw-batch-size', 'val-cases'], 'Validation:')
@@ -123,6 +126,8 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
     )
       .option('out-channels', { type: 'number', describe: 'classes, background included', defaultDescription: "the datalist's labels table" })
       .option('crops', { type: 'number', describe: 'random crops per volume, num_samples (upstream 4)', defaultDescription: String(d.crops) })
+      .option('crop-sampler', { choices: ['pos-neg', 'classes'] as const, describe: "crop centres: on foreground 9 times in 10 (upstream's RandCropByPosNegLabeld) or on each class by --class-ratios (MONAI's RandCropByLabelClassesd, for small organs)", defaultDescription: d.cropSampler })
+      .option('class-ratios', { type: 'array', number: true, describe: 'with --crop-sampler classes: a weight per class, background first', defaultDescription: 'all equal' })
       .option('freeze-encoder', { type: 'boolean', describe: 'train the decoders and the output layer only (swinViT and encoder1..4, encoder10 stay as initialised)', defaultDescription: 'false' })
       .option('phantom-validation', { type: 'number', describe: 'of them, for validation', defaultDescription: String(d.phantomValidation) })
       .option('phantom-organs', { type: 'array', string: true, describe: `organs the built-in label maps mark, of: ${ORGANS.join(', ')}`, defaultDescription: d.phantomOrgans!.join(', ') })

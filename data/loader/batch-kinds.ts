@@ -5,7 +5,7 @@
  */
 import type { Rng } from '../../common/rng';
 import type { CachedPair } from '../cache/format';
-import { cropCandidates } from '../segmentation/centers';
+import { candidateClasses, cropCandidates } from '../segmentation/centers';
 import type { SegmentationSampleOptions } from '../segmentation/options';
 import { sampleSegmentation } from '../segmentation/sample';
 import type { Volume } from '../volume';
@@ -47,7 +47,7 @@ export function batchKindOps(kind: BatchKind): BatchKindOps<Volume> | BatchKindO
       return { image: shape, label: [...shape] };
     },
     sample: (pair, rng, out, source) => {
-      const candidates = cropCandidates(pair.image, pair.label, o.roi, o.imageThreshold, source);
+      const candidates = cropCandidates(pair.image, pair.label, o.roi, o.imageThreshold, source, candidateClasses(o));
       sampleSegmentation(pair.image, pair.label, rng, o, candidates, { image: out.image, label: out.label }, source);
     },
   } satisfies BatchKindOps<CachedPair>;

@@ -1,7 +1,7 @@
 import type { Rng } from '../../common/rng';
 import { voxelCount, type Volume } from '../volume';
 import { drawAugment, extractCrop, type CropAugment, type PaddedSource } from '../voco/augment';
-import { cropCandidates, drawCropCenters, type CropCandidates } from './centers';
+import { candidateClasses, cropCandidates, drawCropCenters, type CropCandidates } from './centers';
 import { DEFAULT_SEGMENTATION_SAMPLE, type SegmentationSampleOptions } from './options';
 
 /** The random changes of one crop: VoCo's flips, rotation and shift, and the intensity scale (v * scale + shift). */
@@ -30,7 +30,8 @@ export function segmentationSampleShape(o: SegmentationSampleOptions = DEFAULT_S
 }
 
 /**
- * Upstream's fine-tuning sample of one preprocessed image/label pair: RandCropByPosNegLabeld's `numSamples` centres
+ * Upstream's fine-tuning sample of one preprocessed image/label pair: RandCropByPosNegLabeld's (or
+ * RandCropByLabelClassesd's) `numSamples` centres
  * (on the volume padded to at least the roi, see cropCandidates), then per crop RandFlipd x3, RandRotate90d (the
  * same on image and label), RandScaleIntensityd and RandShiftIntensityd (image only). All randomness comes from
  * `rng`: the centres first, then each crop's augmentation; derive it from (seed, step, slot) alone for batches
@@ -54,7 +55,7 @@ export function sampleSegmentation(
   for (const key of ['image', 'label'] as const) {
     if (arrays[key].length !== numSamples * cube) throw new RangeError(`segmentation output '${key}' holds ${arrays[key].length} values, needs ${numSamples * cube}`);
   }
-  const c = candidates ?? cropCandidates(image, label, roi, o.imageThreshold, source);
+  const c = candidates ?? cropCandidates(image, label, roi, o.imageThreshold, source, candidateClasses(o));
   const centers = drawCropCenters(c, rng, o, source);
   const half = Math.floor(roi / 2);
   const imageSrc: PaddedSource = { data: image.data, shape: image.shape, before: c.before };

@@ -1,5 +1,6 @@
 import { UserError } from '../../common/user-error';
 import { ORGANS, OrganName } from '../../data/phantom/organs';
+import type { CropSampler } from '../../data/segmentation/centers';
 import { SWINUNETR_OPTIMIZER } from '../../graph/models/swinunetr/options';
 import { isSpacing } from '../../graph/models/swinunetr/segmenter-file';
 import type { OptimizerConfig } from '../../graph/optim/config';
@@ -18,6 +19,10 @@ export interface FinetuneConfig extends LoopSettings {
   readonly batchSize: number;
   /** Crops per volume (upstream's num_samples). */
   readonly crops: number;
+  /** Crop centres by foreground/background (upstream's RandCropByPosNegLabeld) or by class; undefined: pos-neg. */
+  readonly cropSampler?: CropSampler;
+  /** With the classes sampler: one weight per class, background first; undefined: all equal. */
+  readonly classRatios?: readonly number[];
   readonly weightDecay: number;
   readonly seed: number;
   /** A Decathlon datalist with labelled `training` and `validation` lists; undefined uses the built-in phantoms. */
@@ -82,6 +87,10 @@ export function validateFinetuneConfig(c: FinetuneConfig): FinetuneConfig {
   }
   const unknown = (c.phantomOrgans ?? []).find((o) => !(ORGANS as readonly string[]).includes(o));
   if (unknown !== undefined) throw new FinetuneConfigError(`--phantom-organs: "${unknown}" is not one of ${ORGANS.join(', ')}`);
+  if (c.cropSampler !== undefined && c.cropSampler !== 'pos-neg' && c.cropSampler !== 'classes') throw new FinetuneConfigError(`--crop-sampler must be pos-neg or classes, got ${c.cropSampler}`);
+  if (c.classRatios !== undefined && !(c.classRatios.every((r) => r >= 0 && Number.isFinite(r)) && c.classRatios.some((r) => r > 0))) {
+    throw new FinetuneConfigError(`--class-ratios must be numbers >= 0, not all 0, got ${JSON.stringify(c.classRatios)}`);
+  }
   if (!(c.lr > 0)) throw new FinetuneConfigError(`--lr must be > 0, got ${c.lr}`);
   if (!(c.weightDecay >= 0)) throw new FinetuneConfigError(`--weight-decay must be >= 0, got ${c.weightDecay}`);
   if (!(c.maxGradNorm > 0)) throw new FinetuneConfigError(`--max-grad-norm must be > 0, got ${c.maxGradNorm}`);

@@ -62,6 +62,9 @@ export class SegmentationFinetuning implements TrainingTask<FinetuneConfig, Data
       roi: config.roi,
       batchSize: config.batchSize * config.crops,
     });
+    if (config.classRatios !== undefined && config.classRatios.length !== this.classNames.length) {
+      throw new FinetuneConfigError(`--class-ratios needs one ratio per class (${this.classNames.length}, background first), got ${config.classRatios.length}`);
+    }
     this.itemsPerStep = this.model.batchSize;
     this.session = { provider: config.ep, deviceId: config.deviceId, threads: config.threads || undefined, seed: config.seed };
     const dice = diceMetrics(this.classNames);
@@ -134,7 +137,12 @@ export class SegmentationFinetuning implements TrainingTask<FinetuneConfig, Data
       seed: c.seed,
       batchSize: c.batchSize,
       share,
-      sample: { roi: c.roi, numSamples: c.crops },
+      sample: {
+        roi: c.roi,
+        numSamples: c.crops,
+        sampler: c.cropSampler ?? 'pos-neg',
+        ...(c.cropSampler === 'classes' ? { ratios: c.classRatios ?? this.classNames.map(() => 1) } : {}),
+      },
       workers: c.workers,
       startCursor: start,
       onBadFile: c.onBadFile,

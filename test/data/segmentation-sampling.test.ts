@@ -1,5 +1,5 @@
 import { Rng } from '../../common/rng';
-import { correctCropCenter, cropCandidates, SegmentationSampleError } from '../../data/segmentation/centers';
+import { correctCropCenter, cropCandidates, drawCropCenters, SegmentationSampleError } from '../../data/segmentation/centers';
 import { DEFAULT_SEGMENTATION_SAMPLE, segmentationSampleOptions, SegmentationSampleOptionError, type SegmentationSampleOptions } from '../../data/segmentation/options';
 import { sampleSegmentation, segmentationSampleShape } from '../../data/segmentation/sample';
 import type { Volume } from '../../data/volume';
@@ -91,6 +91,42 @@ describe('segmentation crop centres (RandCropByPosNegLabeld)', () => {
     expect(() => sampleSegmentation(empty.image, other, new Rng(3), o)).toThrow(SegmentationSampleError);
     expect(() => segmentationSampleOptions({ pos: 0, neg: 0 })).toThrow(SegmentationSampleOptionError);
     expect(() => segmentationSampleOptions({ flipProb: 2 })).toThrow(/flipProb/);
+  });
+});
+
+describe('segmentation crop centres by class (RandCropByLabelClassesd)', () => {
+  // Class 1 a ball of radius 6, class 2 one of radius 3, 0 the rest; class 3 has no voxel. Candidates lie 2 or more
+  // voxels inside (the image shell is 0), so roi-4 centres are never corrected: a centre's label is its class.
+  const { image, label } = pair([40, 34, 30], 4, (_, x, y, z) =>
+    (x - 14) ** 2 + (y - 17) ** 2 + (z - 15) ** 2 <= 36 ? 1 : (x - 30) ** 2 + (y - 17) ** 2 + (z - 15) ** 2 <= 9 ? 2 : 0,
+  );
+  const roi = 4;
+
+  it('draws each class in proportion to its ratio, an empty class never, only voxels above the image threshold', () => {
+    const threshold = 0.5;
+    const c = cropCandidates(image, label, roi, threshold, 'pair', 4);
+    expect(c.classes!.map((l) => l.length > 0)).toEqual([true, true, true, false]);
+    const centres = drawCropCenters(c, new Rng(5), { roi, numSamples: 4000, sampler: 'classes', pos: 1, neg: 1, ratios: [1, 2, 1, 5] });
+    const counts = [0, 0, 0, 0];
+    for (const { center, foreground } of centres) {
+      const [x, y, z] = center.map((v, a) => v - c.before[a]);
+      const l = at(label, x, y, z);
+      counts[l]++;
+      expect(at(image, x, y, z)).toBeGreaterThan(threshold);
+      expect(foreground).toBe(l !== 0);
+    }
+    // Class 3 is empty, so its ratio counts as 0: shares 1/4, 1/2, 1/4 (4000 draws: standard deviation <= 0.008).
+    expect(counts[3]).toBe(0);
+    [0.25, 0.5, 0.25].forEach((p, k) => expect(Math.abs(counts[k] / 4000 - p)).toBeLessThan(0.03));
+  });
+
+  it('refuses ratios that name no usable class, and bad ratio options, in one line', () => {
+    const c = cropCandidates(image, label, roi, 0, 'pair.nii.gz', 4);
+    expect(() => drawCropCenters(c, new Rng(1), { roi, numSamples: 1, sampler: 'classes', pos: 1, neg: 1, ratios: [0, 0, 0, 1] }, 'pair.nii.gz')).toThrow(/pair.nii.gz: no voxel to centre a crop on/);
+    expect(() => segmentationSampleOptions({ sampler: 'classes' })).toThrow(/ratios of the classes sampler/);
+    expect(() => segmentationSampleOptions({ sampler: 'classes', ratios: [1, -1] })).toThrow(/ratios/);
+    const s = sampleSegmentation(image, label, new Rng(2), options({ augment: false, sampler: 'classes', ratios: [0, 0, 1], numSamples: 3 }));
+    expect(s.foreground).toEqual([true, true, true]);
   });
 });
 
