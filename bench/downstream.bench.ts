@@ -1,7 +1,7 @@
 /**
  * The value of pre-training, measured (docs/downstream.md): the tiny preset pre-trained by the default `voco train`
  * run (or a finished logdir, --pretrained), then `voco finetune` with the built-in run's settings
- * (DEFAULT_FINETUNE_CONFIG at PHANTOM_SPACING) on the first 2, 4 and 8 of one set of labelled phantoms, all scored
+ * (DEFAULT_FINETUNE_CONFIG with the built-in run's PHANTOM_RUN settings) on the first 2, 4 and 8 of one set of labelled phantoms, all scored
  * on the same validation volumes, from the VoCo weights and from scratch, with the same seeds and steps. One more
  * run starts from the pre-training exported as upstream's `.pt` (`voco export`): it must load the same tensors and
  * log the same numbers as the run from the logdir. Writes the table and the Dice curves into docs/downstream.md
@@ -28,7 +28,7 @@ import { MEAN_DICE_KEY } from '../runtime/finetune/validation';
 import type { RunState } from '../runtime/loop/run-state';
 import { MetricsLog, seriesOf } from '../runtime/observe/metrics-log';
 import { HELD_OUT_KEY } from '../runtime/voco/task';
-import { DEFAULT_FINETUNE_CONFIG, PHANTOM_SPACING } from '../cli/finetune';
+import { DEFAULT_FINETUNE_CONFIG, phantomRunArgs } from '../cli/finetune';
 import { DEFAULT_TRAIN_CONFIG } from '../cli/train';
 import { writeSizeDatalists } from './downstream/dataset';
 import { ArmRun, dicePlot, Init, replaceSection, resultsSection, resultsTable, verdict } from './downstream/report';
@@ -173,7 +173,7 @@ async function main(): Promise<number> {
     run: {
       kind: 'fine-tuning',
       label: `${size} volumes from ${name}, seed ${seed}`,
-      args: ['finetune', '--data', lists.get(size)!, '--spacing', ...PHANTOM_SPACING.map(String), '--init-from', initFrom, '--seed', String(seed),
+      args: ['finetune', '--data', lists.get(size)!, ...phantomRunArgs(), '--init-from', initFrom, '--seed', String(seed),
         '--max-steps', String(o.steps), '--val-every', String(o.valEvery), '--cache-dir', o.cacheDir],
       logdir: path.join(finetuneDir, `${size}-volumes-${name.replace(/\W+/g, '-')}-seed-${seed}`),
       finishedFile: SEGMENTER_FILE,

@@ -4,6 +4,7 @@ import * as path from 'path';
 import { writeBytesAtomically } from '../../common/atomic-file';
 import { ensurePhantomDataset } from '../../data/phantom/dataset';
 import type { OrganName } from '../../data/phantom/organs';
+import { LABELLED_PHANTOM } from '../../runtime/finetune/data';
 
 /** The seed of the dataset (`voco phantom`'s default): the same volumes on every machine. */
 const PHANTOM_SEED = 0;
@@ -20,7 +21,7 @@ interface DatasetEntry {
  */
 export function writeSizeDatalists(dir: string, sizes: readonly number[], validation: number, organs: readonly OrganName[]): Map<number, string> {
   const count = Math.max(...sizes) + validation;
-  const json = JSON.parse(fs.readFileSync(ensurePhantomDataset(dir, { count, validation, seed: PHANTOM_SEED, organs }), 'utf8'));
+  const json = JSON.parse(fs.readFileSync(ensurePhantomDataset(dir, { count, validation, seed: PHANTOM_SEED, organs, phantom: LABELLED_PHANTOM }), 'utf8'));
   const training: DatasetEntry[] = json.training;
   const lists = new Map<number, string>();
   for (const size of sizes) {

@@ -11,9 +11,15 @@ import { FinetuneConfig, FinetuneConfigError } from './config';
 /** The seed of the built-in labelled phantoms: fixed, so every default run sees the same volumes. */
 const PHANTOM_DATASET_SEED = 0;
 
+/**
+ * The built-in labelled phantoms are contrast-enhanced (portal-venous phase), as labelled abdominal sets such as
+ * BTCV are; pre-training's phantoms mix plain and enhanced scans.
+ */
+export const LABELLED_PHANTOM = { contrast: true } as const;
+
 /** Where the built-in labelled phantoms of a run live (written on first use). */
 export const phantomDir = (c: FinetuneConfig): string =>
-  path.join(c.cacheDir, `labelled-phantoms-${c.phantomCount}-${c.phantomValidation}${c.phantomOrgans ? `-${c.phantomOrgans.length}-organs` : ''}`);
+  path.join(c.cacheDir, `labelled-phantoms-${c.phantomCount}-${c.phantomValidation}${c.phantomOrgans ? `-${c.phantomOrgans.length}-organs` : ''}-enhanced`);
 
 export interface FinetuneData {
   readonly datalist: string;
@@ -72,9 +78,9 @@ export function resolveFinetuneData(c: FinetuneConfig, log: Log): FinetuneData {
   if (datalist === undefined) {
     const dir = phantomDir(c);
     const organs = c.phantomOrgans ? `, labels: ${c.phantomOrgans.join(', ')}` : '';
-    log(`no --data given: fine-tuning on ${c.phantomCount - c.phantomValidation} built-in labelled phantom CTs (${c.phantomValidation} for validation${organs}) in ${dir}`);
+    log(`no --data given: fine-tuning on ${c.phantomCount - c.phantomValidation} built-in labelled contrast-enhanced phantom CTs (${c.phantomValidation} for validation${organs}) in ${dir}`);
     const organOption = c.phantomOrgans ? { organs: c.phantomOrgans } : {};
-    datalist = ensurePhantomDataset(dir, { count: c.phantomCount, validation: c.phantomValidation, seed: PHANTOM_DATASET_SEED, ...organOption });
+    datalist = ensurePhantomDataset(dir, { count: c.phantomCount, validation: c.phantomValidation, seed: PHANTOM_DATASET_SEED, phantom: LABELLED_PHANTOM, ...organOption });
   }
   const list = loadSegmentationDatalist(datalist, { checkGrids: false });
   const sources = (cases: readonly LabelledCase[]) => finetunePairSources(cases, c.spacing);

@@ -9,7 +9,7 @@ const TRAIN_OPTIONS = [
   'seed', 'sw-batch-size', 'threads', 'version', 'warmup-steps', 'weight-decay', 'workers',
 ];
 const FINETUNE_OPTIONS = [
-  'batch-size', 'cache-dir', 'checkpoint-every', 'config', 'crops', 'data', 'device-id', 'digest-every', 'distributed', 'ep', 'feature-size',
+  'batch-size', 'cache-dir', 'checkpoint-every', 'class-ratios', 'config', 'crop-sampler', 'crops', 'data', 'device-id', 'digest-every', 'distributed', 'ep', 'feature-size',
   'freeze-encoder', 'grad-clip', 'help', 'init-from', 'keep-checkpoints', 'logdir', 'lr', 'lr-schedule', 'max-bad-steps', 'max-grad-norm', 'max-steps',
   'on-bad-file', 'out-channels', 'overlap', 'phantom-count', 'phantom-organs', 'phantom-validation', 'preset', 'resume', 'roi', 'seed', 'spacing', 'sw-batch-size',
   'threads', 'val-cases', 'val-every', 'version', 'warmup-steps', 'weight-decay', 'workers',
@@ -39,7 +39,7 @@ describe('the options voco train and voco finetune share', () => {
     const train = helpOptions(help.train.stdout);
     const finetune = helpOptions(help.finetune.stdout);
     expect(train.get('lr')).toMatch(/\[default: 0\.0001\]/);
-    expect(finetune.get('lr')).toMatch(/peak learning rate of AdamW .*\[default: 0\.001\]/);
+    expect(finetune.get('lr')).toMatch(/peak learning rate of AdamW .*\[default: 0\.01 on the built-in phantoms, else 0\.001\]/);
     expect(train.get('roi')).toMatch(/\(upstream 64\)/);
     expect(finetune.get('roi')).toMatch(/validation windows, .*\(upstream 96\)/);
     expect(finetune.get('init-from')).toMatch(/\[default: runs\/voco when it holds weights/);
