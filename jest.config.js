@@ -4,6 +4,7 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
-  testTimeout: 120000,
+  // Many tests run real training processes; on 2 shared cores one can take several minutes.
+  testTimeout: 600000,
   maxWorkers: 2,
 };

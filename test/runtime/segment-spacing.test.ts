@@ -13,7 +13,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import type * as ort from 'onnxruntime-node';
-import { DEFAULT_FINETUNE_CONFIG, PHANTOM_RUN } from '../../cli/finetune';
+import { DEFAULT_FINETUNE_CONFIG } from '../../cli/finetune';
 import { loadVolume } from '../../data/nifti/read';
 import { writeNifti } from '../../data/nifti/write';
 import { organLabelTable } from '../../data/phantom/organs';
@@ -55,7 +55,7 @@ describe('voco segment preprocesses as the model was trained', () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'segment-spacing-'));
     values = freshVocoValues(buildSegmenterGraph({ ...MODEL, batchSize: 1 }, 1), 7);
     ckpt = path.join(tmp, 'step-00000200.ckpt');
-    writeSwinUnetrWeights(ckpt, MODEL, values, { config: { ...DEFAULT_FINETUNE_CONFIG, spacing: PHANTOM_RUN.spacing } });
+    writeSwinUnetrWeights(ckpt, MODEL, values, { config: { ...DEFAULT_FINETUNE_CONFIG, spacing: [3, 3, 3] } });
 
     // A body (an ellipsoid of 110 x 100 x 54 mm of soft tissue with a brighter core) in air, on an LPS grid.
     const shape: Triple = [100, 76, 30];
