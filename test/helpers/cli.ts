@@ -28,6 +28,23 @@ export async function finish(child: ChildProcess, timeoutSeconds?: number): Prom
   return { code, stderr };
 }
 
+/** Sends `signal` to `child` once `ready()` holds (polled every 50 ms); fails if the child exits first. */
+export function signalWhen(child: ChildProcess, ready: () => boolean, signal: NodeJS.Signals): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (ready()) {
+        clearInterval(timer);
+        child.kill(signal);
+        resolve();
+      }
+    }, 50);
+    child.once('exit', () => {
+      clearInterval(timer);
+      reject(new Error(`the run ended before it could be sent ${signal}`));
+    });
+  });
+}
+
 /** A real `voco` process run to its end: exit status and what it wrote. */
 export function runVoco(args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
   const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });

@@ -7,7 +7,7 @@ import { writePhantomDataset } from '../../data/phantom/dataset';
 import { MetricsLog } from '../../runtime/observe/metrics-log';
 import type { RunState } from '../../runtime/loop/run-state';
 import { loadArtifacts } from '../../runtime/session/trainer';
-import { finish, spawnVoco } from '../helpers/cli';
+import { finish, signalWhen, spawnVoco } from '../helpers/cli';
 
 // Real `voco finetune` processes on the smallest model (feature size 12, roi 32, one crop per step) and three
 // small labelled phantoms (two to train on, one to validate), one ORT thread each so that runs are comparable.
@@ -68,19 +68,7 @@ describe('voco finetune (real processes)', () => {
   test('killed with SIGKILL mid-run, --resume gives the unbroken run\'s metrics and parameters exactly', async () => {
     const broken = path.join(work, 'broken');
     const child = run(broken, ARGS);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (fs.existsSync(path.join(broken, 'metrics.jsonl')) && records(broken, 'loss').length >= 3) {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 50);
-      child.once('exit', () => {
-        clearInterval(timer);
-        reject(new Error('the run ended before it could be killed'));
-      });
-    });
+    await signalWhen(child, () => fs.existsSync(path.join(broken, 'metrics.jsonl')) && records(broken, 'loss').length >= 3, 'SIGKILL');
     await new Promise((r) => child.once('exit', r));
     const resumed = await finish(spawnVoco(['finetune', '--logdir', broken, '--resume']));
     expect(resumed.code).toBe(0);

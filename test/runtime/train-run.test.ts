@@ -8,7 +8,7 @@ import { loadArtifacts } from '../../runtime/session/trainer';
 import { readWeightsFile } from '../../io/weights/load-weights';
 import { toFloat32 } from '../../io/weights/tensor-map';
 import { REFERENCE } from '../helpers/reference';
-import { finish, spawnVoco } from '../helpers/cli';
+import { finish, signalWhen, spawnVoco } from '../helpers/cli';
 
 // Real `voco train` processes on the smallest model the options allow (feature size 12, roi 32, one random
 // crop per volume), on built-in phantoms, one ORT thread each so that runs are deterministic and comparable.
@@ -49,19 +49,7 @@ describe('voco train (real processes)', () => {
     const broken = path.join(work, 'broken');
     const child = train(broken, ['--max-steps', '6', '--checkpoint-every', '2', '--seed', '3']);
     const metrics = path.join(broken, 'metrics.jsonl');
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (fs.existsSync(metrics) && losses(broken).length >= 3) {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 50);
-      child.once('exit', () => {
-        clearInterval(timer);
-        reject(new Error('the run ended before it could be killed'));
-      });
-    });
+    await signalWhen(child, () => fs.existsSync(metrics) && losses(broken).length >= 3, 'SIGKILL');
     await new Promise((r) => child.once('exit', r));
     expect(listCheckpoints(path.join(broken, 'checkpoints')).length).toBeGreaterThan(0);
     const resumed = await finish(train(broken, ['--resume']));
@@ -122,15 +110,7 @@ describe('voco train (real processes)', () => {
     const logdir = path.join(work, 'interrupted');
     const child = train(logdir, ['--max-steps', '50', '--checkpoint-every', '100', '--held-out-batches', '0']);
     const done = finish(child);
-    await new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        if (fs.existsSync(path.join(logdir, 'metrics.jsonl')) && losses(logdir).length >= 2) {
-          clearInterval(timer);
-          child.kill('SIGINT');
-          resolve();
-        }
-      }, 50);
-    });
+    await signalWhen(child, () => fs.existsSync(path.join(logdir, 'metrics.jsonl')) && losses(logdir).length >= 2, 'SIGINT');
     const run = await done;
     expect(run.code).toBe(0);
     expect(run.stderr).toMatch(/stopping after this step/);
