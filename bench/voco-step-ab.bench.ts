@@ -52,6 +52,8 @@ async function run(rounds: number, dirs: readonly string[]): Promise<void> {
   }
   for (const [i, d] of dirs.entries()) process.stdout.write(`${d}: median ${median(times[i]).toFixed(2)} s of [${times[i].map((t) => t.toFixed(2)).join(', ')}]\n`);
   process.stdout.write(`peak RSS of all ${dirs.length} together ${(process.resourceUsage().maxRSS / 2 ** 20).toFixed(2)} GiB, ${THREADS} threads\n`);
+  // Released sessions write their profiles when VOCO_ORT_PROFILE is set.
+  await Promise.all(trainers.map((t) => t.release()));
 }
 
 async function main(): Promise<void> {

@@ -95,7 +95,7 @@ export function buildModel(spec: ModelSpec): onnx.ModelProto {
     if (outputNames.has(o.name)) throw new ModelSpecError(`model ${spec.name}: output ${o.name} appears twice`);
     outputNames.add(o.name);
     if (o.tensor.producer && !emittedName.has(o.tensor)) emittedName.set(o.tensor, o.name);
-    else if (o.name !== o.tensor.name) {
+    else if (o.name !== (emittedName.get(o.tensor) ?? o.tensor.name)) {
       extraIdentities.push({ opType: 'Identity', name: `output.${o.name}`, input: [emittedName.get(o.tensor) ?? o.tensor.name], output: [o.name] });
     }
     return valueInfo(o.name, o.tensor, plan);

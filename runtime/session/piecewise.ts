@@ -23,12 +23,9 @@ export class PiecewiseStep {
     private readonly heads: ort.InferenceSession,
   ) {}
 
-  /**
-   * Opens the three piece models of the artifacts in `dir`. Without ONNX Runtime's CPU memory arena each session
-   * returns its buffers when a run ends, so the pieces' peaks do not add up.
-   */
+  /** Opens the three piece models of the artifacts in `dir`. */
   static async open(dir: string, pieces: PiecesEntry, options: ProviderOptions): Promise<PiecewiseStep> {
-    const open = (m: ModelEntry) => createSession(path.join(dir, m.file), options, { enableCpuMemArena: false });
+    const open = (m: ModelEntry) => createSession(path.join(dir, m.file), options);
     const { backboneForward, backboneBackward, heads } = pieces.models;
     const [f, b, h] = await Promise.all([open(backboneForward), open(backboneBackward), open(heads)]);
     return new PiecewiseStep(pieces, f, b, h);

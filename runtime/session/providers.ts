@@ -37,17 +37,28 @@ export function isExecutionProvider(name: string): name is ExecutionProvider {
 }
 
 /**
- * On the CPU, tensors come straight from the system allocator: with ONNX Runtime's arena and memory pattern a
- * tiny VoCo training step at roi 32 peaked at 6.8 GiB resident instead of 2.9, and was not faster (the arena keeps
- * every size it ever served; the pattern plans one block for the whole step). Denormals are flushed to zero:
- * softmax over the -100-masked shifted windows yields ~1e-44 probabilities, which cost x86 cores ~100x per
- * operation (docs/performance.md, "VoCo training step").
+ * On the CPU, ONNX Runtime's memory arena keeps the buffers of one run for the next. Without it every large tensor
+ * of every run is fresh memory from the kernel: a quarter of the CPU time went to page faults, and steps took 1.4x
+ * (VoCo tiny, roi 64, pieces of 2 crops: 27.0 s against 18.7 s) to 1.6x (SwinUNETR tiny, roi 96, 4 crops: 48.9 s
+ * against 29.8 s) as long; the arena costs 0.1 to 0.7 GiB more at peak (docs/performance.md, "Memory arena"). The memory
+ * pattern (one block planned for a whole run) stays off. Denormals are flushed to zero: softmax over the
+ * -100-masked shifted windows yields ~1e-44 probabilities, which cost x86 cores ~100x per operation
+ * (docs/performance.md, "VoCo training step").
  */
 const CPU_OPTIONS: ort.InferenceSession.SessionOptions = {
-  enableCpuMemArena: false,
+  enableCpuMemArena: true,
   enableMemPattern: false,
   extra: { session: { set_denormal_as_zero: '1' } },
 };
+
+/**
+ * With VOCO_ORT_PROFILE=PREFIX every session writes ONNX Runtime's per-node profile to PREFIX_<date>.json when it is
+ * released (read them with `npx tsx bench/ort-profile.ts FILE...`).
+ */
+function profiling(): ort.InferenceSession.SessionOptions {
+  const prefix = process.env.VOCO_ORT_PROFILE;
+  return prefix ? { enableProfiling: true, profileFilePrefix: prefix } : {};
+}
 
 /** Session options for `options.provider` (default `cpu`), all graph optimisations on. */
 export function sessionOptions(options: ProviderOptions = {}): ort.InferenceSession.SessionOptions {
@@ -55,7 +66,7 @@ export function sessionOptions(options: ProviderOptions = {}): ort.InferenceSess
   const threads = options.threads !== undefined ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {};
   const ep: ort.InferenceSession.ExecutionProviderConfig =
     provider === 'cuda' ? { name: 'cuda', deviceId: options.deviceId ?? 0 } : provider === 'webgpu' ? { name: 'webgpu' } : { name: 'cpu' };
-  return { executionProviders: [ep], graphOptimizationLevel: 'all', ...threads, ...(provider === 'cpu' ? CPU_OPTIONS : {}) };
+  return { executionProviders: [ep], graphOptimizationLevel: 'all', ...threads, ...(provider === 'cpu' ? CPU_OPTIONS : {}), ...profiling() };
 }
 
 /**
