@@ -15,7 +15,8 @@ interface ProfileEvent {
 
 const ms = (us: number): string => (us / 1000).toFixed(1);
 
-function summarise(file: string, top: number): string[] {
+/** The markdown summary of one profile file. */
+export function summarise(file: string, top: number): string[] {
   const events = JSON.parse(fs.readFileSync(file, 'utf8')) as ProfileEvent[];
   const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
   const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
@@ -53,4 +54,4 @@ function main(): void {
   process.stdout.write(args.flatMap((f) => [...summarise(f, top), '']).join('\n'));
 }
 
-main();
+if (require.main === module) main();

@@ -1,7 +1,8 @@
 /**
  * The SwinUNETR fine-tuning step side by side with MONAI/PyTorch's: ours writes the artifacts of
  * graph/models/swinunetr (SwinUNETR(use_v2=True) + DiceCE, upstream AdamW) for `preset` at roi 96 with 1 x 4 crops
- * and 14 classes, and runs `Trainer.step` on random crops (labels 0..13); then bench/torch/step.py swinunetr runs the
+ * and 14 classes, in parts of crops where `voco finetune` would run it so (cropsPerRunFor), and runs `Trainer.step`
+ * on random crops (labels 0..13); then bench/torch/step.py swinunetr runs the
  * same step in PyTorch in a process of its own (see bench/torch-step.ts for what it needs). Medians of `steps` after
  * a warm-up step; peak resident memory of each process.
  * Run: MONAI_SRC=DIR npx tsx bench/swinunetr-step.bench.ts [preset=tiny] [threads=2] [steps=2]
@@ -14,6 +15,8 @@ import { SwinPreset } from '../graph/models/swinunetr-encoder';
 import { writeSwinUnetrArtifacts } from '../graph/models/swinunetr/artifacts';
 import { SWINUNETR_LEARNING_RATE, resolveSwinUnetrOptions } from '../graph/models/swinunetr/options';
 import { Trainer } from '../runtime/session/trainer';
+import { cropsPerRunFor } from '../runtime/finetune/config';
+import { DEFAULT_FINETUNE_CONFIG } from '../cli/finetune';
 import { runTorchStep, torchUnavailable } from './torch-step';
 import { median } from './median';
 
@@ -21,11 +24,12 @@ const preset = (process.argv[2] ?? 'tiny') as SwinPreset;
 const threads = Number(process.argv[3] ?? 2);
 const steps = Number(process.argv[4] ?? 2);
 const options = resolveSwinUnetrOptions({ preset, roi: 96, batchSize: 4, outChannels: 14 });
-/** PyTorch's step runs only with this much free memory (its tiny roi-96 step was not measured here yet). */
-const TORCH_GIB = 14;
+const cropsPerRun = cropsPerRunFor({ ...DEFAULT_FINETUNE_CONFIG, featureSize: options.featureSize, roi: 96, batchSize: 1, crops: 4 });
+/** PyTorch's step runs only with this much free memory: its tiny roi-96 step peaked at 10.9 GiB, B holds 4x the channels. */
+const TORCH_GIB = preset === 'tiny' ? 14 : 40;
 
 async function ours(work: string): Promise<{ stepSeconds: number; peakGiB: number }> {
-  writeSwinUnetrArtifacts(work, options);
+  writeSwinUnetrArtifacts(work, options, { cropsPerRun });
   const trainer = await Trainer.load(work, { threads, seed: 0 });
   const voxels = options.batchSize * options.roi ** 3;
   const rng = new Rng(0);
@@ -47,7 +51,8 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'swinunetr-step-bench-'));
   try {
     const load = () => os.loadavg().map((l) => l.toFixed(1)).join(', ');
-    const lines = [`# SwinUNETR fine-tuning step, ${preset} (feature size ${options.featureSize}), roi 96, 1 x 4 crops, 14 classes, ${threads} threads (load ${load()} at start)`, ''];
+    const parts = cropsPerRun < options.batchSize ? `, in parts of ${cropsPerRun} crop(s)` : '';
+    const lines = [`# SwinUNETR fine-tuning step, ${preset} (feature size ${options.featureSize}), roi 96, 1 x 4 crops${parts}, 14 classes, ${threads} threads (load ${load()} at start)`, ''];
     const o = await ours(work);
     const why = torchUnavailable();
     const free = os.freemem() / 2 ** 30;

@@ -1,6 +1,7 @@
 /**
  * One VoCo pre-training step as `npm run train` takes it, on the CPU: the training graph (EMA teacher, forward,
- * loss, every gradient) and the optimizer graph (AdamW) through runtime/session/trainer.ts, fed by the real batch loader
+ * loss, every gradient; in pieces of crops where `npm run train` would run it so, see cropsPerRunFor) and the
+ * optimizer graph (AdamW) through runtime/session/trainer.ts, fed by the real batch loader
  * (one worker thread) on the built-in phantom CTs. For the tiny model (feature size 12, roi 64, batch 1, sw batch 1:
  * 10 crops) it reports the median over `steps` steps after a warm-up step of the step time, the time spent waiting
  * for the loader and its share, steps/s, crops/s and the process's peak resident memory. Preset B (feature size
@@ -21,21 +22,25 @@ import { writeVocoArtifacts } from '../graph/models/voco/artifacts';
 import { resolveSources } from '../runtime/voco/data-sources';
 import { stepFeeds } from '../runtime/voco/task';
 import { Trainer } from '../runtime/session/trainer';
+import { cropsPerRunFor } from '../runtime/voco/config';
+import { DEFAULT_TRAIN_CONFIG } from '../cli/train';
 import { runTorchStep, torchUnavailable } from './torch-step';
 import { median } from './median';
 
 const threads = Number(process.argv[2] ?? 2);
 const steps = Number(process.argv[3] ?? 3);
 const SEED = 0;
-/** Rough cost of a B step relative to tiny: attention is the same size, channel work grows 4-16x. */
+/** Rough cost of a B step relative to tiny: attention scores are as many, channel work grows 4-16x. */
 const B_OVER_TINY_TIME = 6;
-const B_OVER_TINY_MEMORY = 2;
+const B_OVER_TINY_MEMORY = 3;
 /** PyTorch's tiny roi-64 VoCo step peaks at about 9.2 GiB; it runs only with this much free. */
 const TORCH_VOCO_GIB = 14;
 
 interface StepNumbers {
   readonly preset: VocoPreset;
   readonly crops: number;
+  /** Crops per backbone run; 0: the single training model. */
+  readonly cropsPerRun: number;
   readonly timed: number;
   readonly stepSeconds: number;
   readonly dataSeconds: number;
@@ -49,9 +54,10 @@ const peakGiB = (): number => process.resourceUsage().maxRSS / 2 ** 20;
 /** Builds the artifacts, then runs 1 + `timed` steps on loader batches; the first is the warm-up. */
 async function trainSteps(preset: VocoPreset, timed: number, work: string): Promise<StepNumbers> {
   const options = resolveVocoOptions({ preset, roi: 64, batchSize: 1, swBatchSize: 1 });
+  const cropsPerRun = cropsPerRunFor({ ...DEFAULT_TRAIN_CONFIG, featureSize: options.featureSize, roi: 64, batchSize: 1, swBatchSize: 1 });
   const dir = path.join(work, `artifacts-${preset}`);
   const built = process.hrtime.bigint();
-  writeVocoArtifacts(dir, options, { optimizer: { kind: 'adamw', weightDecay: 1e-5 }, encoderBatch: 1 });
+  writeVocoArtifacts(dir, options, { optimizer: { kind: 'adamw', weightDecay: 1e-5 }, encoderBatch: 1, cropsPerRun });
   const vg = buildVocoGraph(options, 'train');
   const trainer = await Trainer.load(dir, { threads, seed: SEED });
   const buildSeconds = seconds(built);
@@ -79,9 +85,11 @@ async function trainSteps(preset: VocoPreset, timed: number, work: string): Prom
     }
   } finally {
     await loader.close();
+    // Its sessions' arenas would otherwise still be held while the next preset runs.
+    await trainer.release();
   }
   const crops = options.batchSize * (options.swBatchSize + options.baseCrops);
-  return { preset, crops, timed, stepSeconds: median(stepTimes), dataSeconds: median(waits), peakGiB: peakGiB(), buildSeconds };
+  return { preset, crops, cropsPerRun, timed, stepSeconds: median(stepTimes), dataSeconds: median(waits), peakGiB: peakGiB(), buildSeconds };
 }
 
 /** Upstream's whole step in PyTorch (bench/torch/step.py), or why it was not run. */
@@ -106,7 +114,7 @@ function torchSteps(ours: StepNumbers): string[] {
 function row(r: StepNumbers): string {
   const share = (100 * r.dataSeconds) / r.stepSeconds;
   return (
-    `| ${r.preset} | ${r.crops} | ${threads} | ${r.timed} | ${r.buildSeconds.toFixed(1)} | ${r.stepSeconds.toFixed(2)} | ` +
+    `| ${r.preset} | ${r.crops} | ${r.cropsPerRun || 'one model'} | ${threads} | ${r.timed} | ${r.buildSeconds.toFixed(1)} | ${r.stepSeconds.toFixed(2)} | ` +
     `${r.dataSeconds.toFixed(3)} (${share.toFixed(1)} %) | ${(1 / r.stepSeconds).toFixed(3)} | ${(r.crops / r.stepSeconds).toFixed(2)} | ${r.peakGiB.toFixed(1)} |`
   );
 }
@@ -119,8 +127,8 @@ async function main(): Promise<void> {
     const lines = [
       `# VoCo training step (CPU, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, load ${load} at start)`,
       '',
-      '| preset | crops | threads | timed steps | artifacts + sessions s | step s (median) | data wait s (share) | steps/s | crops/s | peak RSS GiB |',
-      '|---|---|---|---|---|---|---|---|---|---|',
+      '| preset | crops | crops per run | threads | timed steps | artifacts + sessions s | step s (median) | data wait s (share) | steps/s | crops/s | peak RSS GiB |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
       row(tiny),
     ];
     const estimate = tiny.stepSeconds * B_OVER_TINY_TIME;

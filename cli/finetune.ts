@@ -95,6 +95,7 @@ const OPTION_FIELDS = {
   ...SHARED_OPTION_FIELDS,
   'out-channels': 'outChannels',
   crops: 'crops',
+  'crops-per-run': 'cropsPerRun',
   'crop-sampler': 'cropSampler',
   'class-ratios': 'classRatios',
   'phantom-validation': 'phantomValidation',
@@ -140,8 +141,10 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
         },
       },
     )
+      .group(['crops-per-run'], 'Device:')
       .option('out-channels', { type: 'number', describe: 'classes, background included', defaultDescription: "the datalist's labels table" })
       .option('crops', { type: 'number', describe: 'random crops per volume, num_samples (upstream 4)', defaultDescription: String(d.crops) })
+      .option('crops-per-run', { type: 'number', describe: 'run a step in parts of this many crops, gradients averaged (less memory, same numbers; 0: all crops in one run)', defaultDescription: 'one run up to 4 crops of 96^3 at feature size 12, else 1' })
       .option('crop-sampler', { choices: ['pos-neg', 'classes'] as const, describe: "crop centres: on foreground 9 times in 10 (upstream's RandCropByPosNegLabeld) or on each class by --class-ratios (MONAI's RandCropByLabelClassesd, for small organs)", defaultDescription: `${PHANTOM_RUN.cropSampler} on the built-in phantoms, else ${d.cropSampler}` })
       .option('class-ratios', { type: 'array', number: true, describe: 'with --crop-sampler classes: a weight per class, background first', defaultDescription: 'all equal' })
       .option('freeze-encoder', { type: 'boolean', describe: 'train the decoders and the output layer only (swinViT and encoder1..4, encoder10 stay as initialised)', defaultDescription: 'false' })

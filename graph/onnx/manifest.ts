@@ -84,6 +84,18 @@ export interface PiecesEntry {
   };
 }
 
+/**
+ * A step whose rows run through the training model a few at a time, for a loss that is the mean of per-row terms
+ * (gradient accumulation): its batch inputs take `rowsPerRun` rows, a step's `rows` rows run in rows / rowsPerRun
+ * parts, and the loss, scalar extras and gradients are the parts' means; extras with a leading rows axis are
+ * concatenated.
+ */
+export interface AccumulationEntry {
+  readonly rows: number;
+  /** A divisor of `rows`. */
+  readonly rowsPerRun: number;
+}
+
 export interface ArtifactManifest {
   readonly format: typeof MANIFEST_FORMAT;
   readonly version: typeof MANIFEST_VERSION;
@@ -103,6 +115,8 @@ export interface ArtifactManifest {
   };
   /** When present, the runtime computes a step in pieces instead of with the training model. */
   readonly pieces?: PiecesEntry;
+  /** When present, the training and eval models run on a few rows of a step at a time. */
+  readonly accumulation?: AccumulationEntry;
 }
 
 /** An artifact folder without a readable manifest, or one written by an incompatible version. */

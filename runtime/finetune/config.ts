@@ -19,6 +19,11 @@ export interface FinetuneConfig extends LoopSettings {
   readonly batchSize: number;
   /** Crops per volume (upstream's num_samples). */
   readonly crops: number;
+  /**
+   * Crops per run of the training model: a step runs in parts of this many crops with the gradients averaged (the
+   * same numbers, the memory of one part); 0: all in one run; undefined chooses by size (see cropsPerRunFor).
+   */
+  readonly cropsPerRun?: number;
   /** Crop centres by foreground/background (upstream's RandCropByPosNegLabeld) or by class; undefined: pos-neg. */
   readonly cropSampler?: CropSampler;
   /** With the classes sampler: one weight per class, background first; undefined: all equal. */
@@ -55,6 +60,16 @@ export interface FinetuneConfig extends LoopSettings {
 /** The options the graphs and the optimizer depend on: a resumed run must keep them. */
 export function modelKey(c: FinetuneConfig, outChannels: number): string {
   return JSON.stringify([c.featureSize, outChannels, c.roi, c.batchSize * c.crops, c.swBatchSize, c.freezeEncoder, optimizerConfig(c)]);
+}
+
+/** Up to this many voxels x feature size in a step (tiny's 4 crops of 96^3: a 8.6 GiB step), one run. */
+const ONE_RUN_VOXEL_FEATURES = 4 * 96 ** 3 * 12;
+
+/** The crops of one training-model run: as configured (0: all), else all for steps up to tiny's at roi 96, 1 above. */
+export function cropsPerRunFor(c: FinetuneConfig): number {
+  const rows = c.batchSize * c.crops;
+  if (c.cropsPerRun !== undefined) return c.cropsPerRun === 0 ? rows : c.cropsPerRun;
+  return rows * c.roi ** 3 * c.featureSize <= ONE_RUN_VOXEL_FEATURES ? rows : 1;
 }
 
 export const optimizerConfig = (c: FinetuneConfig): OptimizerConfig => ({ ...SWINUNETR_OPTIMIZER, weightDecay: c.weightDecay });
@@ -95,6 +110,10 @@ export function validateFinetuneConfig(c: FinetuneConfig): FinetuneConfig {
   if (!(c.weightDecay >= 0)) throw new FinetuneConfigError(`--weight-decay must be >= 0, got ${c.weightDecay}`);
   if (!(c.maxGradNorm > 0)) throw new FinetuneConfigError(`--max-grad-norm must be > 0, got ${c.maxGradNorm}`);
   if (!(c.overlap >= 0 && c.overlap < 1)) throw new FinetuneConfigError(`--overlap must be >= 0 and < 1, got ${c.overlap}`);
+  const rows = c.batchSize * c.crops;
+  if (c.cropsPerRun !== undefined && !(Number.isInteger(c.cropsPerRun) && c.cropsPerRun >= 0 && (c.cropsPerRun === 0 || rows % c.cropsPerRun === 0))) {
+    throw new FinetuneConfigError(`--crops-per-run must be 0 or a whole number that divides the ${rows} crops of a step (--batch-size x --crops), got ${c.cropsPerRun}`);
+  }
   checkSpacing(c.spacing);
   return c;
 }

@@ -14,7 +14,7 @@ import { importSwinUnetrWeights } from '../../graph/models/swinunetr/weights';
 import type { BatchFeeds, LoadOptions, StepResult, Trainer } from '../session/trainer';
 import { exportForwardModel } from '../session/export';
 import type { Chart, Evaluation, Log, Metric, PlotSeries, TrainingTask } from '../loop/task';
-import { FinetuneConfig, FinetuneConfigError, modelKey, optimizerConfig } from './config';
+import { FinetuneConfig, FinetuneConfigError, cropsPerRunFor, modelKey, optimizerConfig } from './config';
 import { classNamesOf, FinetuneData, resolveFinetuneData } from './data';
 import { runRecord } from './record';
 import { diceMetrics, MEAN_DICE_KEY, ValidationDice } from './validation';
@@ -103,12 +103,14 @@ export class SegmentationFinetuning implements TrainingTask<FinetuneConfig, Data
   prepare(log: Log): string {
     const dir = path.join(this.config.logdir, 'artifacts');
     const keyFile = path.join(dir, ARTIFACTS_KEY_FILE);
-    const key = modelKey(this.config, this.classNames.length);
+    // A resumed run may take another --crops-per-run (same numbers), but its artifacts are rebuilt for it.
+    const key = `${modelKey(this.config, this.classNames.length)} crops per run ${cropsPerRunFor(this.config)}`;
     if (!fs.existsSync(keyFile) || fs.readFileSync(keyFile, 'utf8') !== key) {
       log(`building the SwinUNETR training graphs in ${dir}`);
       writeSwinUnetrArtifacts(dir, this.model, {
         optimizer: optimizerConfig(this.config),
         freezeEncoder: this.config.freezeEncoder,
+        cropsPerRun: cropsPerRunFor(this.config),
       });
       fs.writeFileSync(keyFile, key);
     }

@@ -9,6 +9,7 @@ import { size } from '../../graph/core/shape';
 import { IoEntry, ModelEntry, PiecesEntry } from '../../graph/onnx/manifest';
 import { LOSS_OUTPUT } from '../../graph/onnx/artifacts';
 import { ProviderOptions, createSession } from './providers';
+import { rowSlice } from './tensor-store';
 
 /** Feeds for `model`: parameters and state from the trainer's stores, every other input from `other`. */
 export type Feeder = (model: ModelEntry, other: (io: IoEntry) => ort.Tensor) => Record<string, ort.Tensor>;
@@ -78,12 +79,6 @@ export class PiecewiseStep {
   release(): Promise<unknown> {
     return Promise.all([this.forward.release(), this.backward.release(), this.heads.release()]);
   }
-}
-
-/** Rows [from, to) of a float32 tensor [rows, ...], as a view. */
-function rowSlice(t: ort.Tensor, from: number, to: number): ort.Tensor {
-  const per = size(t.dims.slice(1));
-  return new ort.Tensor('float32', (t.data as Float32Array).subarray(from * per, to * per), [to - from, ...t.dims.slice(1)]);
 }
 
 /** Float32 tensors [n_i, ...] read as one tensor concatenated along the first axis, without copying where it can. */

@@ -38,6 +38,12 @@ export function toOrtTensor(decl: TensorDecl, data: ConstantData, what = 'tensor
   return new ort.Tensor(decl.dtype as 'float32', data as Float32Array, [...decl.shape]);
 }
 
+/** Rows [from, to) of a tensor [rows, ...], as a view. */
+export function rowSlice(t: ort.Tensor, from: number, to: number): ort.Tensor {
+  const per = size(t.dims.slice(1));
+  return new ort.Tensor(t.type as 'float32', (t.data as Float32Array).subarray(from * per, to * per), [to - from, ...t.dims.slice(1)]);
+}
+
 export class TensorStore {
   private readonly decls = new Map<string, TensorDecl>();
   private readonly values = new Map<string, ort.Tensor>();

@@ -1,6 +1,6 @@
 /**
  * Runs training artifacts: holds parameters, state and optimizer moments, and performs a step as the training
- * session, an optional gradient hook, then the optimizer session. Values move between sessions as ort.Tensor
+ * session (or its pieces, or its runs on parts of the rows), an optional gradient hook, then the optimizer session. Values move between sessions as ort.Tensor
  * objects: on the CPU provider outputs are handed over without copying and fed back without copying.
  */
 import * as path from 'path';
@@ -16,6 +16,7 @@ import { readSafetensors } from '../../io/weights/safetensors';
 import { GradientArray, GradientHook } from './gradient-hooks';
 import { ProviderOptions, createSession } from './providers';
 import { PiecewiseStep } from './piecewise';
+import { runAccumulated } from './accumulation';
 import { TensorStore, TensorValueError, toOrtTensor } from './tensor-store';
 
 export type BatchValue = ort.Tensor | ConstantData;
@@ -139,8 +140,7 @@ export class Trainer {
   /** The eval graph: loss and extras without gradients (one forward over all rows, also when steps run in pieces). */
   async evaluate(batch: BatchFeeds): Promise<Evaluation> {
     this.evalSession ??= createSession(path.join(this.dir, this.manifest.models.eval.file), this.options);
-    const model = this.manifest.models.eval;
-    const out = await (await this.evalSession).run(this.feeds(model, (io) => this.batchTensor(batch, io)));
+    const out = await this.runModel(await this.evalSession, this.manifest.models.eval, batch);
     return this.lossAndExtras(out);
   }
 
@@ -171,11 +171,19 @@ export class Trainer {
       const input = (name: string) => this.batchTensor(batch, inputs.get(name)!);
       raw = await this.training.run((m, other) => this.feeds(m, other), input, this.manifest.extras);
     } else {
-      raw = await this.training.run(this.feeds(model, (io) => this.batchTensor(batch, io)));
+      raw = await this.runModel(this.training, model, batch);
     }
     const gradients = new Map<string, GradientArray>();
     for (const p of this.manifest.parameters) if (p.trainable) gradients.set(p.name, raw[gradientName(p.name)].data as GradientArray);
     return { ...this.lossAndExtras(raw), gradients, raw };
+  }
+
+  /** One run of `model` on the batch, or one per part of its rows under gradient accumulation. */
+  private runModel(session: ort.InferenceSession, model: ModelEntry, batch: BatchFeeds): Promise<ort.InferenceSession.OnnxValueMapType> {
+    const acc = this.manifest.accumulation;
+    if (!acc) return session.run(this.feeds(model, (io) => this.batchTensor(batch, io)));
+    const allRows = (io: IoEntry): IoEntry => ({ ...io, shape: [acc.rows, ...io.shape.slice(1)] });
+    return runAccumulated(acc, model.outputs, (part) => session.run(this.feeds(model, (io) => part(this.batchTensor(batch, allRows(io))))));
   }
 
   /** Feeds for `model`: parameters and state from the stores, everything else from `other`. */

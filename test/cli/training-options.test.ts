@@ -9,7 +9,7 @@ const TRAIN_OPTIONS = [
   'seed', 'sw-batch-size', 'threads', 'version', 'warmup-steps', 'weight-decay', 'workers',
 ];
 const FINETUNE_OPTIONS = [
-  'batch-size', 'cache-dir', 'checkpoint-every', 'class-ratios', 'config', 'crop-sampler', 'crops', 'data', 'device-id', 'digest-every', 'distributed', 'ep', 'feature-size',
+  'batch-size', 'cache-dir', 'checkpoint-every', 'class-ratios', 'config', 'crop-sampler', 'crops', 'crops-per-run', 'data', 'device-id', 'digest-every', 'distributed', 'ep', 'feature-size',
   'freeze-encoder', 'grad-clip', 'help', 'init-from', 'keep-checkpoints', 'logdir', 'lr', 'lr-schedule', 'max-bad-steps', 'max-grad-norm', 'max-steps',
   'on-bad-file', 'out-channels', 'overlap', 'phantom-count', 'phantom-organs', 'phantom-validation', 'preset', 'resume', 'roi', 'seed', 'spacing', 'sw-batch-size',
   'threads', 'val-cases', 'val-every', 'version', 'warmup-steps', 'weight-decay', 'workers',
@@ -47,6 +47,13 @@ describe('the options voco train and voco finetune share', () => {
     expect(finetune.get('logdir')).toMatch(/\[default: runs\/finetune\]/);
     // train's own option joins the shared Device group.
     expect(help.train.stdout).toMatch(/Device:\n(?: {2}--(?:ep|device-id|threads)[^\n]*\n(?: {3,}[^\n]*\n)*){3} {2}--crops-per-run/);
+  });
+
+  test('finetune --crops-per-run must divide the crops of a step, and is listed with the Device options', () => {
+    const run = runVoco(['finetune', '--batch-size', '1', '--crops', '4', '--crops-per-run', '3', '--logdir', '/nonexistent/never-written']);
+    expect(run.status).toBe(2);
+    expect(run.stderr.trim()).toBe('voco: --crops-per-run must be 0 or a whole number that divides the 4 crops of a step (--batch-size x --crops), got 3');
+    expect(help.finetune.stdout).toMatch(/Device:\n(?: {2}--(?:ep|device-id|threads)[^\n]*\n(?: {3,}[^\n]*\n)*){3} {2}--crops-per-run/);
   });
 
   test('a shared option reaches each command\'s config checks', () => {

@@ -5,7 +5,8 @@ import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../../common/rng';
-import { ConstantData } from '../../graph/core/graph';
+import { ConstantData, Graph } from '../../graph/core/graph';
+import { neg } from '../../graph/ops/elementwise';
 import { initialValues } from '../../graph/nn/init';
 import { ArtifactSpecError, writeArtifacts, writeForwardModel } from '../../graph/onnx/artifacts';
 import { EXTERNAL_DATA_ALIGNMENT } from '../../graph/onnx/external-data';
@@ -14,6 +15,7 @@ import { OptimizerConfig } from '../../graph/optim/config';
 import { createSession } from '../../runtime/session/providers';
 import { readSafetensors } from '../../io/weights/safetensors';
 import { buildMlp, regressionBatch } from '../runtime/mlp';
+import { cpuSession, runSession } from '../helpers/ort';
 
 const made: string[] = [];
 const tempDir = (): string => {
@@ -127,6 +129,18 @@ describe('training artifacts', () => {
       writeArtifacts(tempDir(), { graph: mlp.graph, loss: mlp.loss, optimizer: { kind: 'sgd' }, forward: { eval_model: { outputs: { y: mlp.hidden } } } }),
     ).toThrow(/forward model name "eval_model" is taken/);
     expect(() => readManifest(tempDir())).toThrow(ManifestError);
+  });
+});
+
+describe('model outputs', () => {
+  test('a tensor output twice, the second time under its own name, is emitted once and copied to the other output', async () => {
+    const g = new Graph();
+    const x = g.input('x', 'float32', [3]);
+    const y = neg(x);
+    const session = await cpuSession({ name: 'twice', inputs: [x], outputs: [{ name: 'first', tensor: y }, { name: y.name, tensor: y }] });
+    const out = await runSession(session, new Map([[x, Float32Array.of(1, -2, 3)]]));
+    expect(Array.from(out.first)).toEqual([-1, 2, -3]);
+    expect(Array.from(out[y.name])).toEqual([-1, 2, -3]);
   });
 });
 

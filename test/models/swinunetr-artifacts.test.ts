@@ -109,3 +109,51 @@ describe('SwinUNETR artifacts', () => {
     await expect(trainer.forward(SEGMENTER_MODEL, { image: new Float32Array(window + 1) })).rejects.toThrow('batch input image: 65537 values are not whole rows of float32[batch, 2, 32, 32, 32]');
   }, 300_000);
 });
+
+describe('SwinUNETR step in parts of the crops (gradient accumulation)', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+  const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < a.length; i++) {
+      num += (a[i] - b[i]) ** 2;
+      den += b[i] ** 2;
+    }
+    return Math.sqrt(num / Math.max(den, 1e-30));
+  };
+
+  test('one crop per run gives the loss, loss parts, per-item Dice and gradients of one run on both crops', async () => {
+    const open = async (cropsPerRun?: number) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swinunetr-accumulate-'));
+      dirs.push(dir);
+      const manifest = writeSwinUnetrArtifacts(dir, OPTIONS, { seed: 4, cropsPerRun });
+      return { manifest, trainer: await loadArtifacts(dir, { seed: 1 }) };
+    };
+    const whole = await open();
+    const parts = await open(1);
+    expect(whole.manifest.accumulation).toBeUndefined();
+    expect(parts.manifest.accumulation).toEqual({ rows: 2, rowsPerRun: 1 });
+    expect(parts.manifest.models.training.inputs.find((i) => i.name === 'image')!.shape).toEqual([1, 2, 32, 32, 32]);
+
+    const fixed = batch(7);
+    const a = await whole.trainer.computeGradients(fixed);
+    const b = await parts.trainer.computeGradients(fixed);
+    expect(b.loss).toBeCloseTo(a.loss, 5);
+    for (const name of ['loss.dice', 'loss.ce']) expect(b.extras[name].data[0]).toBeCloseTo(a.extras[name].data[0] as number, 5);
+    expect(b.extras['loss.dice.per_item_class'].dims).toEqual([2, 2]);
+    expect(relL2(b.extras['loss.dice.per_item_class'].data as Float32Array, a.extras['loss.dice.per_item_class'].data as Float32Array)).toBeLessThan(1e-5);
+    let worst = 0;
+    for (const [name, g] of a.gradients) worst = Math.max(worst, relL2(b.gradients.get(name)!, g));
+    // Float32 sums in another order (per-crop means, then their mean): the VoCo pieces' test sees 8.5e-6 likewise.
+    expect(worst).toBeLessThan(5e-5);
+    await Promise.all([whole.trainer.release(), parts.trainer.release()]);
+  }, 300_000);
+
+  test('a crops-per-run that does not divide the batch is refused in one line', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swinunetr-accumulate-'));
+    dirs.push(dir);
+    expect(() => writeSwinUnetrArtifacts(dir, OPTIONS, { cropsPerRun: 3 })).toThrow(/crops per run 3 must be a whole number >= 1 that divides the 2 crops of a step/);
+  });
+});

@@ -1,6 +1,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as ort from 'onnxruntime-node';
+import { summarise } from '../../bench/ort-profile';
 import { Graph } from '../../graph/core/graph';
 import { neg } from '../../graph/ops/elementwise';
 import { buildModel, encodeModel } from '../../graph/onnx/model';
@@ -57,5 +59,27 @@ describe('execution providers', () => {
   test('an unknown provider or a bad device id is refused before ONNX Runtime sees it', async () => {
     await expect(createSession(file, { provider: 'tpu' as 'cpu' })).rejects.toThrow(/unknown; choose one of cpu, cuda, webgpu/);
     await expect(createSession(file, { provider: 'cuda', deviceId: -1 })).rejects.toThrow(/device id -1/);
+  });
+});
+
+describe('per-node profiles', () => {
+  const file = tinyModelFile();
+  const prefix = path.join(path.dirname(file), 'profile');
+  afterAll(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
+
+  test('VOCO_ORT_PROFILE makes each session write its profile when released, and bench/ort-profile.ts sums it by operator', async () => {
+    process.env.VOCO_ORT_PROFILE = prefix;
+    try {
+      const session = await createSession(file, { threads: 1 });
+      for (let i = 0; i < 3; i++) await session.run({ x: new ort.Tensor('float32', Float32Array.of(1, 2), [2]) });
+      await session.release();
+    } finally {
+      delete process.env.VOCO_ORT_PROFILE;
+    }
+    const written = fs.readdirSync(path.dirname(file)).filter((f) => f.startsWith('profile') && f.endsWith('.json'));
+    expect(written).toHaveLength(1);
+    const summary = summarise(path.join(path.dirname(file), written[0]), 5);
+    expect(summary[0]).toMatch(/: 3 runs, /);
+    expect(summary).toContainEqual(expect.stringMatching(/^\| Neg \| [\d.]+ \| 100\.0 \| 3 \|$/));
   });
 });

@@ -1,4 +1,5 @@
 import * as path from 'path';
+import { UserError } from '../../../common/user-error';
 import { ExternalDataOptions } from '../../onnx/external-data';
 import { ForwardSpec, writeArtifacts, writeForwardModel } from '../../onnx/artifacts';
 import { ArtifactManifest, writeManifest } from '../../onnx/manifest';
@@ -35,7 +36,16 @@ export interface SwinUnetrArtifactOptions {
   /** Seed of the initial weights written under MONAI's state-dict names; none written when undefined. */
   readonly seed?: number;
   readonly externalData?: ExternalDataOptions;
+  /**
+   * Crops per run of the training and eval models (a divisor of the batch): a step then runs in batch / cropsPerRun
+   * parts with the gradients averaged (manifest `accumulation`), the same numbers as one run, with the memory of
+   * one part. Undefined or the whole batch: one run.
+   */
+  readonly cropsPerRun?: number;
 }
+
+/** A step's crops in parts of `cropsPerRun` that do not divide the batch. */
+export class CropsPerRunError extends UserError {}
 
 /**
  * Writes the SwinUNETR fine-tuning artifacts into `dir`: the training model (parameters, `image`, `label` ->
@@ -44,7 +54,11 @@ export interface SwinUnetrArtifactOptions {
  * (parameters as inputs, any number of windows) and the manifest; with a seed also `initial_weights.safetensors`.
  */
 export function writeSwinUnetrArtifacts(dir: string, options: SwinUnetrOptions, artifact: SwinUnetrArtifactOptions = {}): ArtifactManifest {
-  const tg = buildSwinUnetrTrainingGraph(options);
+  const rowsPerRun = artifact.cropsPerRun ?? options.batchSize;
+  if (!(Number.isInteger(rowsPerRun) && rowsPerRun >= 1 && options.batchSize % rowsPerRun === 0)) {
+    throw new CropsPerRunError(`crops per run ${rowsPerRun} must be a whole number >= 1 that divides the ${options.batchSize} crops of a step`);
+  }
+  const tg = buildSwinUnetrTrainingGraph({ ...options, batchSize: rowsPerRun });
   const { loss, logits, ...parts } = tg.outputs;
   const manifest = writeArtifacts(dir, {
     graph: tg.graph,
@@ -55,7 +69,8 @@ export function writeSwinUnetrArtifacts(dir: string, options: SwinUnetrOptions, 
     externalData: artifact.externalData,
   });
   const entry = writeForwardModel(path.join(dir, `${SEGMENTER_MODEL}.onnx`), { ...segmenterForward(options).spec, externalData: artifact.externalData });
-  const complete: ArtifactManifest = { ...manifest, models: { ...manifest.models, forward: { [SEGMENTER_MODEL]: entry } } };
+  const accumulation = rowsPerRun < options.batchSize ? { accumulation: { rows: options.batchSize, rowsPerRun } } : {};
+  const complete: ArtifactManifest = { ...manifest, ...accumulation, models: { ...manifest.models, forward: { [SEGMENTER_MODEL]: entry } } };
   writeManifest(dir, complete);
   if (artifact.seed !== undefined) {
     writeSafetensors(path.join(dir, INITIAL_WEIGHTS_FILE), exportVocoStateDict(tg, freshVocoValues(tg, artifact.seed)));
