@@ -6,7 +6,6 @@ import { exp, log } from '../../ops/math';
 import { reduceMax, reduceMean, reduceSum } from '../../ops/reduce';
 import { detach } from '../../ops/shape';
 import { slice } from '../../ops/slice';
-import { softmax } from '../../ops/softmax';
 
 export interface DiceCeParts {
   /** dice + ce, a scalar. */
@@ -42,17 +41,22 @@ export function diceCeLoss(logits: Tensor, label: Tensor): DiceCeParts {
   );
   const target = cast(equal(label, classes), logits.dtype);
 
+  // Both terms from the same exponentials, shifted by the (gradient-free) channel maximum. The softmax is written
+  // out: ONNX Runtime's Softmax over axis 1 of [N, C, D, H, W] runs row by row over the C values of each voxel.
+  const shifted = sub(logits, detach(reduceMax(logits, [1], true)));
+  const exps = exp(shifted);
+  const sumExps = reduceSum(exps, [1], true);
+
   const foreground = (t: Tensor): Tensor => slice(t, { starts: [1], ends: [c], axes: [1] });
-  const p = foreground(softmax(logits, 1));
+  const p = foreground(div(exps, sumExps));
   const y = foreground(target);
   const intersection = reduceSum(mul(p, y), voxelAxes);
   const denominator = add(reduceSum(p, voxelAxes), reduceSum(y, voxelAxes));
   const dicePerItemClass = sub(1, div(add(mul(intersection, 2), SMOOTH), add(denominator, SMOOTH)));
   const dice = reduceMean(dicePerItemClass, [0, 1]);
 
-  // -log softmax at the target class = logsumexp(x) - x[target], shifted by the (gradient-free) channel maximum.
-  const shifted = sub(logits, detach(reduceMax(logits, [1], true)));
-  const perVoxel = sub(log(reduceSum(exp(shifted), [1])), reduceSum(mul(shifted, target), [1]));
+  // -log softmax at the target class = logsumexp(x) - x[target].
+  const perVoxel = sub(log(sumExps), reduceSum(mul(shifted, target), [1], true));
   const ce = reduceMean(perVoxel, perVoxel.shape.map((_, i) => i));
   return { total: add(dice, ce), dice, ce, dicePerItemClass };
 }
