@@ -103,14 +103,15 @@ export class SegmentationFinetuning implements TrainingTask<FinetuneConfig, Data
   prepare(log: Log): string {
     const dir = path.join(this.config.logdir, 'artifacts');
     const keyFile = path.join(dir, ARTIFACTS_KEY_FILE);
+    const cropsPerRun = cropsPerRunFor(this.config);
     // A resumed run may take another --crops-per-run (same numbers), but its artifacts are rebuilt for it.
-    const key = `${modelKey(this.config, this.classNames.length)} crops per run ${cropsPerRunFor(this.config)}`;
+    const key = `${modelKey(this.config, this.classNames.length)} crops per run ${cropsPerRun}`;
     if (!fs.existsSync(keyFile) || fs.readFileSync(keyFile, 'utf8') !== key) {
       log(`building the SwinUNETR training graphs in ${dir}`);
       writeSwinUnetrArtifacts(dir, this.model, {
         optimizer: optimizerConfig(this.config),
         freezeEncoder: this.config.freezeEncoder,
-        cropsPerRun: cropsPerRunFor(this.config),
+        cropsPerRun,
       });
       fs.writeFileSync(keyFile, key);
     }

@@ -40,8 +40,8 @@ export function isExecutionProvider(name: string): name is ExecutionProvider {
  * On the CPU, ONNX Runtime's memory arena keeps the buffers of one run for the next. Without it every large tensor
  * of every run is fresh memory from the kernel: a quarter of the CPU time went to page faults, and steps took 1.4x
  * (VoCo tiny, roi 64, pieces of 2 crops: 27.0 s against 18.7 s) to 1.6x (SwinUNETR tiny, roi 96, 4 crops: 48.9 s
- * against 29.8 s) as long; the arena costs 0.1 to 0.7 GiB more at peak (docs/performance.md, "Memory arena"). The memory
- * pattern (one block planned for a whole run) stays off. Denormals are flushed to zero: softmax over the
+ * against 29.8 s) as long; the arena costs 0.1 to 0.7 GiB more at peak (docs/performance.md, "Memory arena").
+ * The memory pattern (one block planned for a whole run) stays off. Denormals are flushed to zero: softmax over the
  * -100-masked shifted windows yields ~1e-44 probabilities, which cost x86 cores ~100x per operation
  * (docs/performance.md, "VoCo training step").
  */

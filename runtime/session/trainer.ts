@@ -1,7 +1,8 @@
 /**
  * Runs training artifacts: holds parameters, state and optimizer moments, and performs a step as the training
- * session (or its pieces, or its runs on parts of the rows), an optional gradient hook, then the optimizer session. Values move between sessions as ort.Tensor
- * objects: on the CPU provider outputs are handed over without copying and fed back without copying.
+ * session (or its pieces, or its runs on parts of the rows), an optional gradient hook, then the optimizer
+ * session. Values move between sessions as ort.Tensor objects: on the CPU provider outputs are handed over without
+ * copying and fed back without copying.
  */
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';

@@ -17,6 +17,20 @@ export function norm(a: ArrayLike<number>): number {
   return Math.sqrt(s);
 }
 
+/**
+ * sqrt(sum (a - b)^2 / sum b^2) in float64, with the norm of b held at least 1e-30: 0 where both are all zeros (a
+ * gradient nothing reaches in either computation), huge where only b is.
+ */
+export function relativeL2OfAny(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff += (a[i] - b[i]) ** 2;
+    norm += b[i] ** 2;
+  }
+  return Math.sqrt(diff / Math.max(norm, 1e-30));
+}
+
 /** ||a - b|| / ||b|| over the first b.length elements of a. */
 export function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0;

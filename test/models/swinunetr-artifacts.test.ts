@@ -10,6 +10,7 @@ import { ArtifactManifest, readManifest } from '../../graph/onnx/manifest';
 import { Trainer, loadArtifacts } from '../../runtime/session/trainer';
 import { readSafetensors } from '../../io/weights/safetensors';
 import { Rng } from '../../common/rng';
+import { relativeL2OfAny } from '../helpers/relative-error';
 
 // Tiny preset at roi 32 with 2 input channels and 3 classes: small enough to run steps in a test.
 const OPTIONS = resolveSwinUnetrOptions({ preset: 'tiny', inChannels: 2, outChannels: 3, roi: 32, batchSize: 2 });
@@ -114,16 +115,6 @@ describe('SwinUNETR step in parts of the crops (gradient accumulation)', () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-  const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-    let num = 0;
-    let den = 0;
-    for (let i = 0; i < a.length; i++) {
-      num += (a[i] - b[i]) ** 2;
-      den += b[i] ** 2;
-    }
-    return Math.sqrt(num / Math.max(den, 1e-30));
-  };
-
   test('one crop per run gives the loss, loss parts, per-item Dice and gradients of one run on both crops', async () => {
     const open = async (cropsPerRun?: number) => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swinunetr-accumulate-'));
@@ -143,9 +134,9 @@ describe('SwinUNETR step in parts of the crops (gradient accumulation)', () => {
     expect(b.loss).toBeCloseTo(a.loss, 5);
     for (const name of ['loss.dice', 'loss.ce']) expect(b.extras[name].data[0]).toBeCloseTo(a.extras[name].data[0] as number, 5);
     expect(b.extras['loss.dice.per_item_class'].dims).toEqual([2, 2]);
-    expect(relL2(b.extras['loss.dice.per_item_class'].data as Float32Array, a.extras['loss.dice.per_item_class'].data as Float32Array)).toBeLessThan(1e-5);
+    expect(relativeL2OfAny(b.extras['loss.dice.per_item_class'].data as Float32Array, a.extras['loss.dice.per_item_class'].data as Float32Array)).toBeLessThan(1e-5);
     let worst = 0;
-    for (const [name, g] of a.gradients) worst = Math.max(worst, relL2(b.gradients.get(name)!, g));
+    for (const [name, g] of a.gradients) worst = Math.max(worst, relativeL2OfAny(b.gradients.get(name)!, g));
     // Float32 sums in another order (per-crop means, then their mean): the VoCo pieces' test sees 8.5e-6 likewise.
     expect(worst).toBeLessThan(5e-5);
     await Promise.all([whole.trainer.release(), parts.trainer.release()]);

@@ -10,17 +10,7 @@ import { BACKBONE_BACKWARD_MODEL, BACKBONE_FORWARD_MODEL, HEADS_TRAINING_MODEL }
 import { MANIFEST_FILE, ManifestError, readManifest } from '../../graph/onnx/manifest';
 import { Trainer } from '../../runtime/session/trainer';
 import { keepMask } from '../../runtime/voco/masks';
-
-/** sqrt(sum (a - b)^2 / sum b^2), in float64. */
-function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff += (a[i] - b[i]) ** 2;
-    norm += b[i] ** 2;
-  }
-  return Math.sqrt(diff / Math.max(norm, 1e-30));
-}
+import { relativeL2OfAny } from '../helpers/relative-error';
 
 describe('a VoCo step in pieces', () => {
   // tiny, roi 32, 1 volume with 1 random crop and 9 base crops: 10 rows, 2 per piece (the first piece spans the
@@ -88,13 +78,13 @@ describe('a VoCo step in pieces', () => {
     expect([a.step, b.step]).toEqual([1, 1]);
     expect(Math.abs(a.loss - b.loss) / Math.abs(b.loss)).toBeLessThan(1e-5);
     expect(Object.keys(a.extras).sort()).toEqual(Object.keys(b.extras).sort());
-    const extraErrors = Object.entries(b.extras).map(([name, t]) => [name, relativeL2(a.extras[name].data as Float32Array, t.data as Float32Array)] as const);
+    const extraErrors = Object.entries(b.extras).map(([name, t]) => [name, relativeL2OfAny(a.extras[name].data as Float32Array, t.data as Float32Array)] as const);
     expect(extraErrors.filter(([, e]) => !(e < 1e-5))).toEqual([]);
     expect([...a.gradients.keys()].sort()).toEqual([...b.gradients.keys()].sort());
-    const gradientErrors = [...b.gradients].map(([name, g]) => [name, relativeL2(a.gradients.get(name)!, g)] as const);
+    const gradientErrors = [...b.gradients].map(([name, g]) => [name, relativeL2OfAny(a.gradients.get(name)!, g)] as const);
     expect(gradientErrors.filter(([, e]) => !(e < 1e-4))).toEqual([]);
     const stateErrors = (['parameters', 'optimizerState'] as const).flatMap((store) =>
-      single[store].names().map((name) => [name, relativeL2(pieces[store].get(name) as Float32Array, single[store].get(name) as Float32Array)] as const),
+      single[store].names().map((name) => [name, relativeL2OfAny(pieces[store].get(name) as Float32Array, single[store].get(name) as Float32Array)] as const),
     );
     expect(stateErrors.filter(([, e]) => !(e < 1e-4))).toEqual([]);
     const worst = (errors: readonly (readonly [string, number])[]) => Math.max(...errors.map(([, e]) => e)).toExponential(2);
