@@ -74,6 +74,11 @@ export interface PiecesEntry {
   readonly embeddings: string;
   /** The heads model's output: the loss gradient with respect to `embeddings`. */
   readonly embeddingsGradient: string;
+  /**
+   * Forward outputs that the backward model reads for the same piece instead of recomputing them (the window
+   * attention outputs). Absent in artifacts written before it existed: their backward recomputes everything.
+   */
+  readonly saved?: readonly string[];
   readonly models: {
     /** Backbone parameters and a piece's rows -> `embeddings` of the piece. */
     readonly backboneForward: ModelEntry;

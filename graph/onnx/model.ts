@@ -40,7 +40,10 @@ export interface ModelOutput {
 
 export interface ModelSpec {
   readonly name: string;
-  /** Tensors fed at run time, in this order. */
+  /**
+   * Tensors fed at run time, in this order. A computed tensor among them is read instead of computed: the model
+   * leaves out the nodes only it needed (e.g. a backward model fed what its forward pieces already computed).
+   */
   readonly inputs: readonly Tensor[];
   readonly outputs: readonly ModelOutput[];
   /** Inputs baked into the model as initialisers instead (e.g. the weights of a self-contained encoder). */
@@ -65,8 +68,8 @@ export class ModelSpecError extends Error {
  * dimension symbolic where it depends on a `symbolicBatch` input.
  */
 export function buildModel(spec: ModelSpec): onnx.ModelProto {
-  const nodes = neededNodes(spec.outputs.map((o) => o.tensor));
   const fed = new Set(spec.inputs);
+  const nodes = neededNodes(spec.outputs.map((o) => o.tensor), fed);
   const weights = spec.weights ?? new Map<Tensor, ConstantData>();
   const graph = spec.outputs[0]?.tensor.graph;
   if (!graph) throw new ModelSpecError(`model ${spec.name} has no outputs`);
@@ -77,6 +80,8 @@ export function buildModel(spec: ModelSpec): onnx.ModelProto {
   const reads = (node: Node) => (plan?.shapes.has(node) ? node.inputs.filter((_, i) => i !== 1) : node.inputs);
   const used = new Set<Tensor>();
   for (const node of nodes) for (const t of reads(node)) if (t && !t.producer) used.add(t);
+  const refed = nodes.flatMap((n) => n.outputs).find((t) => fed.has(t));
+  if (refed) throw new ModelSpecError(`model ${spec.name}: input ${refed.name} is also computed by a node the outputs need`);
   for (const o of spec.outputs) if (!o.tensor.producer) used.add(o.tensor);
 
   const initializers: onnx.ITensorProto[] = [];
@@ -128,13 +133,13 @@ export function encodeModel(model: onnx.ModelProto): Uint8Array {
   return onnx.ModelProto.encode(model).finish();
 }
 
-function neededNodes(targets: readonly Tensor[]): Node[] {
+function neededNodes(targets: readonly Tensor[], fed: ReadonlySet<Tensor>): Node[] {
   const needed = new Set<Node>();
   const stack = [...targets];
   while (stack.length) {
     const t = stack.pop()!;
     const node = t.producer;
-    if (!node || needed.has(node)) continue;
+    if (!node || fed.has(t) || needed.has(node)) continue;
     needed.add(node);
     for (const input of node.inputs) if (input) stack.push(input);
   }

@@ -1,7 +1,8 @@
 /**
  * A training step computed in pieces (manifest `pieces`): the backbone forward on a few rows at a time, the heads
- * model on all rows, the backbone backward per piece with the pieces' gradients summed. Gives what one run of the
- * training model gives (loss, extras, `<param>_grad` of every trainable parameter) with a fraction of its memory.
+ * model on all rows, the backbone backward per piece (fed the tensors its forward piece saved, manifest `saved`)
+ * with the pieces' gradients summed. Gives what one run of the training model gives (loss, extras, `<param>_grad`
+ * of every trainable parameter) with a fraction of its memory.
  */
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
@@ -42,17 +43,25 @@ export class PiecewiseStep {
     const count = p.rows / k;
     const rows = new RowSource(p.rowSources.map(input));
     const rowsOf = (t: ort.Tensor, i: number) => rowSlice(t, i * k, (i + 1) * k);
+    const savedNames = new Set(p.saved ?? []);
+    const saved: Outputs[] = [];
     const pieceFeeds = (model: ModelEntry, i: number, cotangent?: ort.Tensor) =>
-      feeds(model, (io) => (io.name === p.rowsInput ? rows.slice(i * k, (i + 1) * k) : io.name === p.cotangent ? rowsOf(cotangent!, i) : rowsOf(input(io.name), i)));
+      feeds(model, (io) => {
+        if (io.name === p.rowsInput) return rows.slice(i * k, (i + 1) * k);
+        if (io.name === p.cotangent) return rowsOf(cotangent!, i);
+        return savedNames.has(io.name) ? saved[i][io.name] : rowsOf(input(io.name), i);
+      });
 
-    // Every forward output (the embeddings, and any intermediates) is gathered over the pieces into [rows, ...].
+    // Every other forward output (the embeddings, and any intermediates) is gathered over the pieces into [rows, ...].
     const gathered: Record<string, ort.Tensor> = {};
     for (const o of p.models.backboneForward.outputs) {
+      if (savedNames.has(o.name)) continue;
       gathered[o.name] = new ort.Tensor('float32', new Float32Array(p.rows * size(o.shape.slice(1))), [p.rows, ...o.shape.slice(1)]);
     }
     for (let i = 0; i < count; i++) {
       const out = await this.forward.run(pieceFeeds(p.models.backboneForward, i));
       for (const [name, all] of Object.entries(gathered)) (all.data as Float32Array).set(out[name].data as Float32Array, (i * all.data.length) / count);
+      saved.push(out);
     }
     const embeddingTensor = gathered[p.embeddings];
     const head = await this.heads.run(feeds(p.models.heads, (io) => (io.name === p.embeddings ? embeddingTensor : input(io.name))));

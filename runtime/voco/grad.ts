@@ -119,7 +119,7 @@ export async function computeVocoGradients(
       labels: new ort.Tensor('float32', batch.labels, [batch.batchSize, batch.swBatchSize, batch.baseCrops]),
     };
     const ema = heads.outputs.filter((io) => io.name.startsWith(EMA_PREFIX));
-    const hidden = backboneForward.outputs.filter((io) => io.name !== pieces.embeddings);
+    const hidden = backboneForward.outputs.filter((io) => io.name !== pieces.embeddings && !pieces.saved?.includes(io.name));
     const extras = [...LOSS_NAMES.slice(1), pieces.embeddings, ...ema.map((io) => io.name), ...hidden.map((io) => io.name)];
     if (options.intermediates) extras.push(...INTERMEDIATE_HEAD_OUTPUTS);
     const out = await step.run(feeds, (name) => inputs[name], extras);

@@ -6,7 +6,9 @@ import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../../common/rng';
 import { ConstantData, Graph } from '../../graph/core/graph';
-import { neg } from '../../graph/ops/elementwise';
+import { add, neg } from '../../graph/ops/elementwise';
+import { ModelSpecError, buildModel } from '../../graph/onnx/model';
+import { split } from '../../graph/ops/slice';
 import { initialValues } from '../../graph/nn/init';
 import { ArtifactSpecError, writeArtifacts, writeForwardModel } from '../../graph/onnx/artifacts';
 import { EXTERNAL_DATA_ALIGNMENT } from '../../graph/onnx/external-data';
@@ -141,6 +143,23 @@ describe('model outputs', () => {
     const out = await runSession(session, new Map([[x, Float32Array.of(1, -2, 3)]]));
     expect(Array.from(out.first)).toEqual([-1, 2, -3]);
     expect(Array.from(out[y.name])).toEqual([-1, 2, -3]);
+  });
+
+  test('a computed tensor fed as an input is read, not computed: the nodes only it needed are left out', async () => {
+    const g = new Graph();
+    const x = g.input('x', 'float32', [3]);
+    const y = neg(x);
+    const z = add(y, x);
+    const model = buildModel({ name: 'cut', inputs: [x, y], outputs: [{ name: 'z', tensor: z }] });
+    expect(model.graph!.node!.map((n) => n.opType)).toEqual(['Add']);
+    const session = await cpuSession({ name: 'cut', inputs: [x, y], outputs: [{ name: 'z', tensor: z }] });
+    const out = await runSession(session, new Map([[x, Float32Array.of(1, 2, 3)], [y, Float32Array.of(10, 20, 30)]]));
+    expect(Array.from(out.z)).toEqual([11, 22, 33]);
+    // A fed tensor that a needed node would also produce (the other output of a Split) is refused.
+    const [a, b] = split(x, [1, 2]);
+    expect(() => buildModel({ name: 'both', inputs: [x, a], outputs: [{ name: 'b', tensor: b }] })).toThrow(
+      new ModelSpecError(`model both: input ${a.name} is also computed by a node the outputs need`),
+    );
   });
 });
 

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { onnx } from 'onnx-proto';
 import { Rng } from '../../common/rng';
 import { size } from '../../graph/core/shape';
 import { buildVocoGraph } from '../../graph/models/voco/model';
@@ -54,6 +55,12 @@ describe('a VoCo step in pieces', () => {
     expect(batchInputs(p.models.heads).map((i) => i.name)).toEqual(['embeddings', 'labels', 'feature_dropout_mask']);
     const gradients = [p.models.heads, p.models.backboneBackward].flatMap((m) => m.outputs.filter((o) => o.role === 'gradient').map((o) => o.name));
     expect(gradients.sort()).toEqual(manifest.models.training.outputs.filter((o) => o.role === 'gradient').map((o) => o.name).sort());
+    // The backward reads the forward's attention outputs (one per Swin block) and runs no Attention node itself.
+    const attentionNodes = (file: string) => onnx.ModelProto.decode(fs.readFileSync(path.join(dir, file))).graph!.node!.filter((n) => n.opType === 'Attention').length;
+    expect(p.saved).toHaveLength(8);
+    expect(p.models.backboneForward.outputs.map((o) => o.name)).toEqual(expect.arrayContaining([...p.saved!]));
+    expect(p.models.backboneBackward.inputs.map((i) => i.name)).toEqual(expect.arrayContaining([...p.saved!]));
+    expect([attentionNodes(p.models.backboneForward.file), attentionNodes(p.models.backboneBackward.file)]).toEqual([8, 0]);
 
     // A folder whose manifest names piece models that are not there does not read as complete.
     const partial = fs.mkdtempSync(path.join(os.tmpdir(), 'voco-pieces-partial-'));

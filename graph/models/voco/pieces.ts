@@ -50,7 +50,16 @@ export function writeVocoPieces(
   const backboneParams = net.graph.parameters.map((p) => p.tensor);
   const backboneInputs = [...backboneParams.map((t) => io(t, 'parameter')), io(net.crops, 'input'), ...net.masks.map((m) => io(m.tensor, 'input'))];
   const hidden = intermediates ? net.hidden.map((t, i) => io(t, 'output', `swin.hidden${i}`)) : [];
-  const backboneForward = writeGraphModel(dir, BACKBONE_FORWARD_MODEL, backboneInputs, [io(net.embeddings, 'output', EMBEDDINGS), ...hidden], { externalData });
+  // The attention outputs are small ([windows, heads, n, d]) and the costliest forward nodes: the forward pieces
+  // hand them to the backward, which then runs no Attention node of its own (its gradient needs only q, k, v, y).
+  const saved = net.graph.nodes.filter((n) => n.opType === 'Attention').map((n) => n.outputs[0]);
+  const backboneForward = writeGraphModel(
+    dir,
+    BACKBONE_FORWARD_MODEL,
+    backboneInputs,
+    [io(net.embeddings, 'output', EMBEDDINGS), ...hidden, ...saved.map((t) => io(t, 'output'))],
+    { externalData },
+  );
 
   // The vector-Jacobian product as the gradient of <embeddings, cotangent>, so the forward is recomputed inside.
   const width = embeddingWidth(options.featureSize);
@@ -60,7 +69,7 @@ export function writeVocoPieces(
   const backboneBackward = writeGraphModel(
     dir,
     BACKBONE_BACKWARD_MODEL,
-    [...backboneInputs, io(cotangent, 'input')],
+    [...backboneInputs, io(cotangent, 'input'), ...saved.map((t) => io(t, 'input'))],
     backboneParams.map((p) => io(backboneGrads.get(p)!, 'gradient', gradientName(p.name))),
     { externalData },
   );
@@ -97,6 +106,7 @@ export function writeVocoPieces(
     cotangent: EMBEDDINGS_COTANGENT,
     embeddings: EMBEDDINGS,
     embeddingsGradient: gradientName(EMBEDDINGS),
+    saved: saved.map((t) => t.name),
     models: { backboneForward, backboneBackward, heads: headsModel },
   };
 }
