@@ -1,7 +1,7 @@
 import { Attribute, Node, Tensor, attr } from '../core/graph';
 import { ShapeError, formatShape } from '../core/shape';
 import { GradientRule, GradientTable } from '../autodiff/rule';
-import { add, mul, sub, sum } from './elementwise';
+import { add, filledLike, mul, sum } from './elementwise';
 import { matmul, transposeLast2 } from './matmul';
 import { reduceSum, unbroadcast } from './reduce';
 import { reshape } from './shape';
@@ -80,8 +80,9 @@ export const attentionGradient = (chunkScores: number): GradientRule =>
       const scores = matmul(mul(qs[i], scale), transposeLast2(ks[i]));
       const p = softmax(masks[i] ? add(scores, masks[i]!) : scores, -1);
       dv.push(matmul(transposeLast2(p), gs[i]));
+      // dP - rowsum as one product: [go, rowsum] [v, -1]^T, which spares a pass over the scores.
       const rowSums = reduceSum(mul(gs[i], ys[i]), [3], true);
-      const ds = mul(p, sub(matmul(gs[i], transposeLast2(vs[i])), rowSums));
+      const ds = mul(p, matmul(concat([gs[i], rowSums], 3), transposeLast2(concat([vs[i], filledLike(rowSums, -1)], 3))));
       if (needs[0]) dq.push(mul(matmul(ds, ks[i]), scale));
       if (needs[1]) dk.push(mul(matmul(transposeLast2(ds), qs[i]), scale));
       if (mask4 && needs[3]) dm.push(unbroadcast(ds, masks[i]!.shape));
