@@ -78,10 +78,10 @@ export function buildModel(spec: ModelSpec): onnx.ModelProto {
 
   // A Reshape whose leading size the plan leaves to run time reads its own shape initializer instead.
   const reads = (node: Node) => (plan?.shapes.has(node) ? node.inputs.filter((_, i) => i !== 1) : node.inputs);
-  const used = new Set<Tensor>();
-  for (const node of nodes) for (const t of reads(node)) if (t && !t.producer) used.add(t);
   const refed = nodes.flatMap((n) => n.outputs).find((t) => fed.has(t));
   if (refed) throw new ModelSpecError(`model ${spec.name}: input ${refed.name} is also computed by a node the outputs need`);
+  const used = new Set<Tensor>();
+  for (const node of nodes) for (const t of reads(node)) if (t && !t.producer) used.add(t);
   for (const o of spec.outputs) if (!o.tensor.producer) used.add(o.tensor);
 
   const initializers: onnx.ITensorProto[] = [];

@@ -43,25 +43,26 @@ export class PiecewiseStep {
     const count = p.rows / k;
     const rows = new RowSource(p.rowSources.map(input));
     const rowsOf = (t: ort.Tensor, i: number) => rowSlice(t, i * k, (i + 1) * k);
-    const savedNames = new Set(p.saved ?? []);
-    const saved: Outputs[] = [];
+    const savedNames = p.saved ?? [];
+    // Per piece, the forward outputs its backward reads (the rest is gathered below and not kept).
+    const saved: Record<string, ort.Tensor>[] = [];
     const pieceFeeds = (model: ModelEntry, i: number, cotangent?: ort.Tensor) =>
       feeds(model, (io) => {
         if (io.name === p.rowsInput) return rows.slice(i * k, (i + 1) * k);
         if (io.name === p.cotangent) return rowsOf(cotangent!, i);
-        return savedNames.has(io.name) ? saved[i][io.name] : rowsOf(input(io.name), i);
+        return savedNames.includes(io.name) ? saved[i][io.name] : rowsOf(input(io.name), i);
       });
 
     // Every other forward output (the embeddings, and any intermediates) is gathered over the pieces into [rows, ...].
     const gathered: Record<string, ort.Tensor> = {};
     for (const o of p.models.backboneForward.outputs) {
-      if (savedNames.has(o.name)) continue;
+      if (savedNames.includes(o.name)) continue;
       gathered[o.name] = new ort.Tensor('float32', new Float32Array(p.rows * size(o.shape.slice(1))), [p.rows, ...o.shape.slice(1)]);
     }
     for (let i = 0; i < count; i++) {
       const out = await this.forward.run(pieceFeeds(p.models.backboneForward, i));
       for (const [name, all] of Object.entries(gathered)) (all.data as Float32Array).set(out[name].data as Float32Array, (i * all.data.length) / count);
-      saved.push(out);
+      saved.push(Object.fromEntries(savedNames.map((name) => [name, out[name]])));
     }
     const embeddingTensor = gathered[p.embeddings];
     const head = await this.heads.run(feeds(p.models.heads, (io) => (io.name === p.embeddings ? embeddingTensor : input(io.name))));
