@@ -16,6 +16,7 @@ import { matmul } from '../graph/ops/matmul';
 import { layerNormalization, normalizeOverAxes, unitScale } from '../graph/ops/norm';
 import { reduceMean, reduceSum } from '../graph/ops/reduce';
 import { reshape } from '../graph/ops/shape';
+import { concat, pad, slice } from '../graph/ops/slice';
 import { transpose } from '../graph/ops/transpose';
 import { conv3d, instanceNorm3d, leakyRelu, linear } from '../graph/nn';
 
@@ -76,6 +77,21 @@ function patches(x: Tensor): Tensor {
   return reshape(transpose(split, [0, 2, 4, 6, 1, 3, 5, 7]), [(n * d * h * w) / 8, c * 8]);
 }
 
+/** Rejected: the per-tap MatMuls against gy transposed once to [N*P, Cout] (a transpose with a short inner axis). */
+function weightGradientGyRows(x: Tensor, gy: Tensor): Tensor {
+  const [n, c, ...spatial] = x.shape;
+  const cout = gy.shape[1];
+  const positions = size(spatial);
+  const padded = pad(swap(x), [0, 0, 1, 1, 1, 0, 0, 1, 1, 1]);
+  const gyRows = reshape(transpose(gy, [0, 2, 3, 4, 1]), [n * positions, cout]);
+  const taps = [0, 1, 2].flatMap((a) => [0, 1, 2].flatMap((b) => [0, 1, 2].map((d) => [a, b, d])));
+  const perTap = taps.map((t) => {
+    const read = slice(padded, { starts: t, ends: t.map((o, i) => o + spatial[i]), axes: [2, 3, 4] });
+    return reshape(matmul(reshape(read, [c, n * positions]), gyRows), [1, c * cout]);
+  });
+  return transpose(reshape(concat(perTap, 0), [3, 3, 3, c, cout]), [4, 3, 0, 1, 2]);
+}
+
 /** A 3x3x3 pad-1 conv layer as in the UNETR encoder blocks. */
 async function encoderConv(n: number, c: number, s: number): Promise<void> {
   const g = new Graph();
@@ -90,6 +106,7 @@ async function encoderConv(n: number, c: number, s: number): Promise<void> {
     { label: 'input gradient, chosen: Conv with flipped swapped kernel', outputs: [grads.get(x)!] },
     { label: 'input gradient, rejected: ConvTranspose', outputs: [convTranspose(gy, w, null, { pads })] },
     { label: 'weight gradient, chosen: one MatMul per kernel tap', outputs: [grads.get(w)!] },
+    { label: 'weight gradient, rejected: per tap, against gy as [N*P, Cout]', outputs: [weightGradientGyRows(x, gy)] },
     { label: 'weight gradient, rejected: Conv over batch/channel-swapped', outputs: [swappedWeightGradient(x, gy, pads)] },
     { label: 'forward and both gradients', outputs: [y, grads.get(x)!, grads.get(w)!] },
   ]);

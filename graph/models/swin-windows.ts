@@ -113,3 +113,58 @@ export function shiftRegionIds(g: WindowGeometry): Float32Array {
   }
   return out;
 }
+
+/** A box of windows ([start, end) window counts per axis) that share one shifted-window mask. */
+export interface MaskClass {
+  readonly starts: Triple;
+  readonly ends: Triple;
+  /** The region ids of the tokens of one of its windows ([tokens]); equal ids may attend to each other. */
+  readonly ids: Float32Array;
+  /** All its tokens lie in one region: the mask is 0 throughout. */
+  readonly open: boolean;
+}
+
+/** The tokens' ids relabelled in order of first appearance: two windows have one mask iff these are equal. */
+function maskPattern(ids: Float32Array): string {
+  const seen = new Map<number, number>();
+  return Array.from(ids, (id) => {
+    if (!seen.has(id)) seen.set(id, seen.size);
+    return seen.get(id);
+  }).join(',');
+}
+
+/** Per axis, the window counts of the classes' boxes (maskClasses): [count - 1, 1] along a shifted axis, else [count]. */
+export function maskClassCuts(g: WindowGeometry): number[][] {
+  return g.counts.map((count, axis) => (g.shift[axis] > 0 && count > 1 ? [count - 1, 1] : [count]));
+}
+
+/**
+ * The windows of a shifted geometry grouped by their mask: along an axis with a shift only the last window
+ * straddles a region boundary (the regions start at padded - window, a window boundary, and padded - shift), so
+ * the classes are the boxes "before the last" and "the last" per shifted axis, at most eight. Each box is checked
+ * to hold a single mask. Attention over one class then takes one [n, n] mask for all its windows.
+ */
+export function maskClasses(g: WindowGeometry): MaskClass[] {
+  const ids = shiftRegionIds(g);
+  const [, ch, cw] = g.counts;
+  const windowIds = (a: number, b: number, c: number): Float32Array => ids.subarray(((a * ch + b) * cw + c) * g.tokens, ((a * ch + b) * cw + c + 1) * g.tokens);
+  const parts = maskClassCuts(g).map((sizes) => sizes.map((size, i) => [i === 0 ? 0 : sizes[0], i === 0 ? size : sizes[0] + size]));
+  const classes: MaskClass[] = [];
+  for (const [d0, d1] of parts[0]) {
+    for (const [h0, h1] of parts[1]) {
+      for (const [w0, w1] of parts[2]) {
+        const first = windowIds(d0, h0, w0);
+        const pattern = maskPattern(first);
+        for (let a = d0; a < d1; a++) {
+          for (let b = h0; b < h1; b++) {
+            for (let c = w0; c < w1; c++) {
+              if (maskPattern(windowIds(a, b, c)) !== pattern) throw new Error(`maskClasses: window (${a}, ${b}, ${c}) has another mask than its class`);
+            }
+          }
+        }
+        classes.push({ starts: [d0, h0, w0], ends: [d1, h1, w1], ids: Float32Array.from(first), open: first.every((id) => id === first[0]) });
+      }
+    }
+  }
+  return classes;
+}

@@ -18,8 +18,9 @@ import {
   Triple,
   WindowGeometry,
   isShifted,
+  maskClassCuts,
+  maskClasses,
   relativePositionIndex,
-  shiftRegionIds,
   topLeftBlock,
   windowGeometry,
 } from './swin-windows';
@@ -185,16 +186,17 @@ function reverseWindows(windows: Tensor, shape: Shape, geo: WindowGeometry): Ten
 }
 
 /**
- * MONAI's WindowAttention over all windows of all samples at once: windows [N * nW, n, C] -> same shape, as one
- * ONNX Attention node (graph/ops/attention.ts): the [.., n, n] scores never leave it, and its gradient recomputes
- * them a chunk at a time. The relative-position bias [heads, n, n] is the additive mask; in shifted windows it is
- * added to the shifted-window mask as one [nW, heads, n, n] tensor, and the windows of each sample are then the
- * Attention's heads axis ([N, nW * heads, n, d]) so that this mask broadcasts over the samples.
+ * MONAI's WindowAttention over all windows of all samples at once: windows [N * nW, n, C] -> same shape, with ONNX
+ * Attention nodes (graph/ops/attention.ts): the [.., n, n] scores never leave them, and their gradient recomputes
+ * them a chunk at a time. The relative-position bias [heads, n, n] is the additive mask. Shifted windows differ
+ * in their mask, but only in up to eight classes (graph/models/swin-windows.ts): each class of windows is one
+ * Attention node whose mask is that class's mask plus the bias, broadcast over its windows, so that no
+ * [nW, heads, n, n] mask is built, read per chunk or reduced back to the bias in the gradient.
  */
 function windowAttention(windows: Tensor, samples: number, spec: BlockSpec): Tensor {
   const g = windows.graph;
   const { dim, heads, geometry } = spec;
-  const [bw, n] = windows.shape;
+  const n = windows.shape[1];
   const headDim = dim / heads;
   const full = spec.config.window;
   const span = 2 * full - 1;
@@ -209,23 +211,55 @@ function windowAttention(windows: Tensor, samples: number, spec: BlockSpec): Ten
   const bias = transpose(reshape(gather(table, index, 0), [n, n, heads]), [2, 0, 1]);
 
   const qkv = g.scope('qkv', () => linear(windows, { inFeatures: dim, outFeatures: 3 * dim, bias: true }));
-  const [q, k, v] = split(qkv, [dim, dim, dim], 2).map((t) => transpose(reshape(t, [bw, n, heads, headDim]), [0, 2, 1, 3]));
-  const shifted = isShifted(geometry);
-  const byWindow = (t: Tensor) => (shifted ? reshape(t, [samples, geometry.windows * heads, n, headDim]) : t);
-  const mask = shifted ? reshape(add(shiftedWindowMask(windows, geometry), bias), [geometry.windows * heads, n, n]) : bias;
   // MONAI scales q by head_dim ** -0.5 before q k^T; for the power-of-two head sizes of VoCo's models (4, 16)
   // scaling the product instead is the same in float32.
-  const out = reshape(attention(byWindow(q), byWindow(k), byWindow(v), mask, headDim ** -0.5), [bw, heads, n, headDim]);
-  const merged = reshape(transpose(out, [0, 2, 1, 3]), [bw, n, dim]);
+  const attend = (rows: Tensor, mask: Tensor): Tensor => {
+    const count = rows.shape[0];
+    const [q, k, v] = split(rows, [dim, dim, dim], 2).map((t) => transpose(reshape(t, [count, n, heads, headDim]), [0, 2, 1, 3]));
+    return reshape(transpose(attention(q, k, v, mask, headDim ** -0.5), [0, 2, 1, 3]), [count, n, dim]);
+  };
+  const merged = isShifted(geometry) ? attendByMaskClass(qkv, samples, geometry, bias, attend) : attend(qkv, bias);
   return g.scope('proj', () => linear(merged, { inFeatures: dim, outFeatures: dim, bias: true }));
 }
 
-/** [nW, 1, n, n]: 0 where two tokens of a window come from the same region of the shifted grid, else -100. */
-function shiftedWindowMask(like: Tensor, geo: WindowGeometry): Tensor {
+/**
+ * Shifted-window attention class by class: qkv [N * nW, n, 3C] as [N, cd, ch, cw, ...], each class's box of
+ * windows split out, attended with its mask and put back in place.
+ */
+function attendByMaskClass(
+  qkv: Tensor,
+  samples: number,
+  geo: WindowGeometry,
+  bias: Tensor,
+  attend: (rows: Tensor, mask: Tensor) => Tensor,
+): Tensor {
+  const [bw, n, width] = qkv.shape;
+  const classes = maskClasses(geo);
+  // The classes' boxes split each shifted axis in two (all windows but the last, the last); they come in (d, h, w)
+  // order, so nested Splits along d, h, w yield them in order and nested Concats put them back.
+  const cuts = maskClassCuts(geo);
+  const splitAlong = (parts: Tensor[], axis: number): Tensor[] => parts.flatMap((t) => (cuts[axis - 1].length > 1 ? split(t, cuts[axis - 1], axis) : [t]));
+  const boxes = splitAlong(splitAlong(splitAlong([reshape(qkv, [samples, ...geo.counts, n * width])], 1), 2), 3);
+  const outputs = boxes.map((box, i) => {
+    const count = box.shape[1] * box.shape[2] * box.shape[3];
+    const mask = classes[i].open ? bias : add(regionMask(qkv, classes[i].ids), bias);
+    const out = attend(reshape(box, [samples * count, n, width]), mask);
+    return reshape(out, [...box.shape.slice(0, 4), out.shape[1] * out.shape[2]]);
+  });
+  const joinAlong = (parts: Tensor[], axis: number): Tensor[] => {
+    const group = cuts[axis - 1].length;
+    return Array.from({ length: parts.length / group }, (_, i) => (group > 1 ? concat(parts.slice(i * group, (i + 1) * group), axis) : parts[i]));
+  };
+  const [joined] = joinAlong(joinAlong(joinAlong(outputs, 3), 2), 1);
+  return reshape(joined, [bw, n, joined.shape[4] / n]);
+}
+
+/** [1, n, n]: 0 where two tokens of a window come from the same region of the shifted grid, else -100. */
+function regionMask(like: Tensor, ids: Float32Array): Tensor {
   const g = like.graph;
-  const { windows, tokens } = geo;
-  const ids = g.constant(shiftRegionIds(geo), 'float32', [windows, tokens], 'shift_region_ids');
-  const same = equal(reshape(ids, [windows, 1, tokens, 1]), reshape(ids, [windows, 1, 1, tokens]));
+  const tokens = ids.length;
+  const region = g.constant(ids, 'float32', [tokens], 'shift_region_ids');
+  const same = equal(reshape(region, [1, tokens, 1]), reshape(region, [1, 1, tokens]));
   return where(same, g.scalar(0, 'float32'), g.scalar(MASKED, 'float32'));
 }
 

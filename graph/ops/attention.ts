@@ -1,7 +1,7 @@
 import { Attribute, Node, Tensor, attr } from '../core/graph';
-import { ShapeError, formatShape } from '../core/shape';
+import { Shape, ShapeError, formatShape } from '../core/shape';
 import { GradientRule, GradientTable } from '../autodiff/rule';
-import { add, filledLike, mul, sum } from './elementwise';
+import { add, filled, filledLike, mul, sum } from './elementwise';
 import { matmul, transposeLast2 } from './matmul';
 import { reduceSum, unbroadcast } from './reduce';
 import { reshape } from './shape';
@@ -53,6 +53,18 @@ function evenSizes(extent: number, count: number): number[] {
   return Array.from({ length: count }, (_, i) => Math.floor((extent * (i + 1)) / count) - Math.floor((extent * i) / count));
 }
 
+/**
+ * ds summed down to the mask's shape. Where the mask broadcasts along the leading axis only, as a product with a
+ * row of ones: ONNX Runtime's CPU ReduceSum over a short leading axis runs 2-4x slower than that MatMul
+ * (docs/performance.md).
+ */
+function maskGradient(ds: Tensor, shape: Shape): Tensor {
+  const [rows, ...rest] = ds.shape;
+  const leadingOnly = shape.length === 4 && shape[0] === 1 && rows > 1 && rest.every((d, i) => d === shape[i + 1]);
+  if (!leadingOnly) return unbroadcast(ds, shape);
+  return reshape(matmul(filled(ds.graph, ds.dtype, [1, rows], 1), reshape(ds, [rows, rest.reduce((a, b) => a * b, 1)])), shape);
+}
+
 /** The Attention gradient rule recomputing at most `chunkScores` score elements at a time. */
 export const attentionGradient = (chunkScores: number): GradientRule =>
   // Nothing of the forward pass is kept but y: the probabilities P = Softmax(q k^T s + mask) are recomputed a chunk
@@ -85,7 +97,7 @@ export const attentionGradient = (chunkScores: number): GradientRule =>
       const ds = mul(p, matmul(concat([gs[i], rowSums], 3), transposeLast2(concat([vs[i], filledLike(rowSums, -1)], 3))));
       if (needs[0]) dq.push(mul(matmul(ds, ks[i]), scale));
       if (needs[1]) dk.push(mul(matmul(transposeLast2(ds), qs[i]), scale));
-      if (mask4 && needs[3]) dm.push(unbroadcast(ds, masks[i]!.shape));
+      if (mask4 && needs[3]) dm.push(maskGradient(ds, masks[i]!.shape));
     });
     const joined = (ts: Tensor[]) => (ts.length ? concat(ts, axis) : null);
     const maskGrad = !dm.length ? null : reshape(maskSplit ? concat(dm, axis) : sum(dm), mask!.shape);

@@ -1,5 +1,6 @@
-import { Tensor } from '../core/graph';
-import { broadcastShapes } from '../core/shape';
+import { Graph, Tensor } from '../core/graph';
+import { DType } from '../core/dtype';
+import { Shape, broadcastShapes } from '../core/shape';
 import { GradientTable } from '../autodiff/rule';
 import { int64s } from './int64';
 import { Operand, asTensors } from './operand';
@@ -28,13 +29,15 @@ export function sum(terms: readonly Tensor[]): Tensor {
   return terms[0].graph.addNode('Sum', terms, {}, [{ dtype: terms[0].dtype, shape }])[0];
 }
 
-/** A tensor of `like`'s dtype and shape filled with `value`, as a broadcast scalar (no large constant). */
-export function filledLike(like: Tensor, value: number): Tensor {
-  const g = like.graph;
-  const scalar = g.scalar(value, like.dtype);
-  if (like.rank === 0) return scalar;
-  return g.addNode('Expand', [scalar, int64s(g, like.shape, 'shape')], {}, [{ dtype: like.dtype, shape: like.shape }])[0];
+/** A tensor of `dtype` and `shape` filled with `value`, as a broadcast scalar (no large constant). */
+export function filled(g: Graph, dtype: DType, shape: Shape, value: number): Tensor {
+  const scalar = g.scalar(value, dtype);
+  if (shape.length === 0) return scalar;
+  return g.addNode('Expand', [scalar, int64s(g, shape, 'shape')], {}, [{ dtype, shape }])[0];
 }
+
+/** A tensor of `like`'s dtype and shape filled with `value`. */
+export const filledLike = (like: Tensor, value: number): Tensor => filled(like.graph, like.dtype, like.shape, value);
 
 export const zerosLike = (like: Tensor): Tensor => filledLike(like, 0);
 export const onesLike = (like: Tensor): Tensor => filledLike(like, 1);

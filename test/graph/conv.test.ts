@@ -126,6 +126,10 @@ describe('Conv forward and gradients match a float64 direct convolution', () => 
     expect(ops.has('Conv')).toBe(true);
     expect(ops.has('ConvTranspose')).toBe(false);
   });
+  test('one input channel per group (the taps stacked into one MatMul): a single-channel image, and depthwise', async () => {
+    await check('Conv', { x: [2, 1, 5, 6, 4], w: [4, 1, 3, 3, 3], pads: [1, 1, 1, 1, 1, 1] });
+    await check('Conv', { x: [2, 2, 4, 5, 3], w: [4, 1, 3, 3, 3], pads: [1, 0, 1, 1, 1, 0], dilations: [1, 2, 1], groups: 2 });
+  });
   test('3-D kernel 1 without bias, and kernel 1 with a pad larger than its reach (gradient cropped)', async () => {
     await check('Conv', { x: [2, 4, 3, 3, 2], w: [2, 4, 1, 1, 1], bias: false });
     await check('Conv', { x: [1, 2, 3, 4, 2], w: [3, 2, 1, 1, 1], pads: [1, 0, 2, 0, 1, 1] });

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { relativePositionIndex, shiftRegionIds, topLeftBlock, windowGeometry } from '../../graph/models/swin-windows';
+import { maskClasses, relativePositionIndex, shiftRegionIds, topLeftBlock, windowGeometry } from '../../graph/models/swin-windows';
 import { readSafetensors } from '../../io/weights/safetensors';
 import { REFERENCE } from '../helpers/reference';
 
@@ -40,5 +40,25 @@ describe('Swin window geometry', () => {
     // The last window covers the wrapped-around strips: 2 x 2 x 2 regions.
     expect(new Set(ids.subarray(7 * 343)).size).toBe(8);
     expect(new Set(ids).size).toBe(27);
+  });
+
+  test('mask classes: boxes of windows with one mask each, covering every window once', () => {
+    const g = windowGeometry([32, 32, 32], 7, 3);
+    const classes = maskClasses(g);
+    const sizes = classes.map((c) => c.ends.reduce((a, e, i) => a * (e - c.starts[i]), 1));
+    expect(sizes).toEqual([64, 16, 16, 4, 16, 4, 4, 1]);
+    expect(classes.map((c) => c.open)).toEqual([true, false, false, false, false, false, false, false]);
+    // The corner window straddles a boundary on every axis: 2 x 2 x 2 regions.
+    expect(new Set(classes[7].ids).size).toBe(8);
+    // Each class's ids are those of every window in its box (up to relabelling: the mask only compares them).
+    const ids = shiftRegionIds(g);
+    const last = 124 * 343;
+    expect(Array.from(ids.subarray(last, last + 343))).toEqual(Array.from(classes[7].ids));
+    // An axis without a shift is not split: [7, 8, 7] shifts along h only.
+    const one = maskClasses(windowGeometry([7, 8, 7], 7, 3));
+    expect(one.map((c) => [c.starts, c.ends])).toEqual([
+      [[0, 0, 0], [1, 1, 1]],
+      [[0, 1, 0], [1, 2, 1]],
+    ]);
   });
 });
