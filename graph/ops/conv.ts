@@ -213,34 +213,60 @@ function readPastEnd(g: Geometry, spatial: Shape, out: Shape): number[] {
   return spatial.map((d, i) => g.strides[i] * (out[i] - 1) + reach(g, i) + 1 - d - g.begins[i]);
 }
 
+/** [N, C, ...] as [G, C/G, N*P]: whole rows of P positions move (a transpose with a short inner axis would not). */
+function groupColumns(t: Tensor, groups: number): Tensor {
+  const [n, c, ...spatial] = t.shape;
+  const positions = spatial.reduce((a, b) => a * b, 1);
+  return reshape(transpose(reshape(t, [n, groups, c / groups, positions]), [1, 2, 0, 3]), [groups, c / groups, n * positions]);
+}
+
+/** t [N, C, ...] with its batch and channels swapped, padded (or cropped) by `front` and `back` per spatial axis. */
+function paddedByChannel(t: Tensor, front: readonly number[], back: readonly number[]): Tensor {
+  const spatial = t.shape.slice(2);
+  const cropped = cropSpatial(
+    swapBatchAndChannels(t),
+    front.map((f) => Math.max(0, -f)),
+    spatial.map((d, i) => d - Math.max(0, -front[i]) - Math.max(0, -back[i])),
+  );
+  const pads = [...front, ...back].map((p) => Math.max(0, p));
+  return pads.some((p) => p > 0) ? pad(cropped, [0, 0, ...pads.slice(0, front.length), 0, 0, ...pads.slice(front.length)]) : cropped;
+}
+
 /**
- * For each kernel tap, the input positions it read (a Slice of the padded input, [Cin/G, N*P] per group) times gy
- * ([Cout/G, N*P] per group, read transposed): one MatMul per tap. Each Slice is freed once its MatMul has run.
- * With one input channel per group, the reads are stacked into one MatMul.
+ * dw[co, ci, t] = sum over n and output positions p of gy[n, co, p] x[n, ci, p + t*d - begin]: per kernel tap, one
+ * MatMul of the positions the tap reads (a Slice, [C/G, N*P] per group) with the other operand as [C/G, N*P] read
+ * transposed. The Slices are taken of whichever of x and gy has fewer channels: of x padded as the forward pads it,
+ * or of gy padded by reach - begin in front, so that x[i] meets gy[i + reach - t*d]. Each Slice is freed once its
+ * MatMul has run. With one input channel per group, the reads of x are stacked into one MatMul.
  */
 function weightGradientPerTap(x: Tensor, gy: Tensor, g: Geometry): Tensor {
-  const [n, cin, ...spatial] = x.shape;
+  const [, cin, ...spatial] = x.shape;
   const [, cout, ...out] = gy.shape;
   const groups = g.groups;
-  const positions = out.reduce((a, b) => a * b, 1);
+  const taps = kernelTaps(g.kernel);
+  const readsOf = (from: Tensor, starts: (t: number[]) => number[], lengths: Shape): Tensor[] =>
+    taps.map((t) => {
+      const read = cropSpatial(from, starts(t), lengths);
+      return reshape(read, [groups, read.shape[0] / groups, -1]);
+    });
+  const assemble = (perTap: Tensor[], order: number[]): Tensor =>
+    reshape(transpose(reshape(concat(perTap, 0), [taps.length, groups, ...perTap[0].shape.slice(1)]), order), [cout, cin / groups, ...g.kernel]);
+  if (cout < cin) {
+    const front = spatial.map((_, i) => reach(g, i) - g.begins[i]);
+    const back = spatial.map((d, i) => d + g.begins[i] - out[i]);
+    const reads = readsOf(paddedByChannel(gy, front, back), (t) => t.map((ti, i) => reach(g, i) - ti * g.dilations[i]), spatial);
+    const xColumns = transposeLast2(groupColumns(x, groups));
+    return assemble(reads.map((read) => matmul(read, xColumns)), [1, 2, 3, 0]);
+  }
   const ends = readPastEnd(g, spatial, out).map((e) => Math.max(0, e));
-  const padded = pad(swapBatchAndChannels(x), [0, 0, ...g.begins, 0, 0, ...ends]);
-  // gy to [G, Cout/G, N*P] moves whole rows of P positions, where [N*P, Cout/G] would be a transpose with a short
-  // inner axis: 0.23 against 0.28 s at [2, 12, 64^3] (bench/graph-ops.bench.ts).
-  const gyColumns = reshape(transpose(reshape(gy, [n, groups, cout / groups, positions]), [1, 2, 0, 3]), [groups, cout / groups, n * positions]);
-  const reads = kernelTaps(g.kernel).map((t) => {
-    const starts = t.map((ti, i) => ti * g.dilations[i]);
-    return reshape(cropSpatial(padded, starts, out), [groups, cin / groups, n * positions]);
-  });
+  const reads = readsOf(paddedByChannel(x, g.begins, ends), (t) => t.map((ti, i) => ti * g.dilations[i]), out);
+  const gyColumns = transposeLast2(groupColumns(gy, groups));
   if (cin === groups) {
     // One input channel per group (the images' first conv): the taps' reads, stacked as [G, taps, N*P], are
     // small, and one MatMul then reads gy once instead of once per tap.
-    const taps = matmul(concat(reads, 1), transposeLast2(gyColumns));
-    return reshape(transpose(taps, [0, 2, 1]), [cout, 1, ...g.kernel]);
+    return reshape(transpose(matmul(concat(reads, 1), gyColumns), [0, 2, 1]), [cout, 1, ...g.kernel]);
   }
-  const perTap = reads.map((read) => reshape(matmul(read, transposeLast2(gyColumns)), [1, cin * (cout / groups)]));
-  const stacked = reshape(concat(perTap, 0), [perTap.length, groups, cin / groups, cout / groups]);
-  return reshape(transpose(stacked, [1, 3, 2, 0]), [cout, cin / groups, ...g.kernel]);
+  return assemble(reads.map((read) => matmul(read, gyColumns)), [1, 3, 2, 0]);
 }
 
 /**

@@ -130,6 +130,12 @@ describe('Conv forward and gradients match a float64 direct convolution', () => 
     await check('Conv', { x: [2, 1, 5, 6, 4], w: [4, 1, 3, 3, 3], pads: [1, 1, 1, 1, 1, 1] });
     await check('Conv', { x: [2, 2, 4, 5, 3], w: [4, 1, 3, 3, 3], pads: [1, 0, 1, 1, 1, 0], dilations: [1, 2, 1], groups: 2 });
   });
+  test('fewer output than input channels (the weight gradient slices gy per tap): pads, dilation, crop, groups', async () => {
+    await check('Conv', { x: [2, 4, 5, 6, 4], w: [2, 4, 3, 3, 3], pads: [1, 1, 1, 1, 1, 1] });
+    await check('Conv', { x: [2, 3, 6, 5, 7], w: [2, 3, 3, 2, 3], dilations: [2, 2, 1], pads: [2, 0, 1, 1, 2, 0] });
+    await check('Conv', { x: [1, 3, 3, 4, 2], w: [2, 3, 1, 1, 1], pads: [1, 0, 2, 0, 1, 1], bias: false });
+    await check('Conv', { x: [2, 4, 4, 5, 3], w: [2, 2, 3, 3, 3], pads: [1, 1, 1, 1, 1, 1], groups: 2 });
+  });
   test('3-D kernel 1 without bias, and kernel 1 with a pad larger than its reach (gradient cropped)', async () => {
     await check('Conv', { x: [2, 4, 3, 3, 2], w: [2, 4, 1, 1, 1], bias: false });
     await check('Conv', { x: [1, 2, 3, 4, 2], w: [3, 2, 1, 1, 1], pads: [1, 0, 2, 0, 1, 1] });
