@@ -148,7 +148,10 @@ export function maskClasses(g: WindowGeometry): MaskClass[] {
   const ids = shiftRegionIds(g);
   const [, ch, cw] = g.counts;
   const windowIds = (a: number, b: number, c: number): Float32Array => ids.subarray(((a * ch + b) * cw + c) * g.tokens, ((a * ch + b) * cw + c + 1) * g.tokens);
-  const parts = maskClassCuts(g).map((sizes) => sizes.map((size, i) => [i === 0 ? 0 : sizes[0], i === 0 ? size : sizes[0] + size]));
+  const parts = maskClassCuts(g).map((sizes) => {
+    let start = 0;
+    return sizes.map((s) => [start, (start += s)]);
+  });
   const classes: MaskClass[] = [];
   for (const [d0, d1] of parts[0]) {
     for (const [h0, h1] of parts[1]) {

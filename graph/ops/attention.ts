@@ -1,5 +1,5 @@
 import { Attribute, Node, Tensor, attr } from '../core/graph';
-import { Shape, ShapeError, formatShape } from '../core/shape';
+import { Shape, ShapeError, formatShape, size } from '../core/shape';
 import { GradientRule, GradientTable } from '../autodiff/rule';
 import { add, filled, filledLike, mul, sum } from './elementwise';
 import { matmul, transposeLast2 } from './matmul';
@@ -62,7 +62,7 @@ function maskGradient(ds: Tensor, shape: Shape): Tensor {
   const [rows, ...rest] = ds.shape;
   const leadingOnly = shape.length === 4 && shape[0] === 1 && rows > 1 && rest.every((d, i) => d === shape[i + 1]);
   if (!leadingOnly) return unbroadcast(ds, shape);
-  return reshape(matmul(filled(ds.graph, ds.dtype, [1, rows], 1), reshape(ds, [rows, rest.reduce((a, b) => a * b, 1)])), shape);
+  return reshape(matmul(filled(ds.graph, ds.dtype, [1, rows], 1), reshape(ds, [rows, size(rest)])), shape);
 }
 
 /** The Attention gradient rule recomputing at most `chunkScores` score elements at a time. */

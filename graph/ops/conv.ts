@@ -1,5 +1,5 @@
 import { Attribute, Node, Tensor } from '../core/graph';
-import { Shape, ShapeError, formatShape } from '../core/shape';
+import { Shape, ShapeError, formatShape, size } from '../core/shape';
 import { GradientTable } from '../autodiff/rule';
 import { matmul, transposeLast2 } from './matmul';
 import { reduceSum } from './reduce';
@@ -154,6 +154,25 @@ function cropSpatial(x: Tensor, begins: readonly number[], lengths: readonly num
 }
 
 /**
+ * Per spatial axis, the padding of gy [N, C, ...out] (stride 1) that puts gy[i + reach - t*d] against x[i] for every
+ * tap t, over the reach + D positions the taps read: reach - begin in front, D + begin - O at the back. Negative
+ * where the forward pad exceeds the kernel's reach: gy is cropped there instead.
+ */
+function gyPadsAgainstInput(g: Geometry, spatial: Shape, out: Shape): { front: number[]; back: number[] } {
+  return { front: spatial.map((_, i) => reach(g, i) - g.begins[i]), back: spatial.map((d, i) => d + g.begins[i] - out[i]) };
+}
+
+/** t [N, C, ...] cropped where a pad is negative; the remaining pads (front then back, none negative). */
+function cropNegativePads(t: Tensor, front: readonly number[], back: readonly number[]): { cropped: Tensor; pads: number[] } {
+  const cropped = cropSpatial(
+    t,
+    front.map((f) => Math.max(0, -f)),
+    t.shape.slice(2).map((d, i) => d - Math.max(0, -front[i]) - Math.max(0, -back[i])),
+  );
+  return { cropped, pads: [...front, ...back].map((p) => Math.max(0, p)) };
+}
+
+/**
  * d(loss)/dx of y = Conv(x, w) from gy = d(loss)/dy. Stride 1: a Conv of gy with the flipped, channel-swapped
  * kernel, because ONNX Runtime's CPU ConvTranspose runs 7-12x slower than a Conv of the same size (see
  * bench/graph-ops.bench.ts). Strided: ConvTranspose, the exact adjoint, slow but only needed where a strided
@@ -163,21 +182,12 @@ function convInputGradient(gy: Tensor, w: Tensor, g: Geometry, xShape: Shape): T
   const spatial = xShape.slice(2);
   const out = gy.shape.slice(2);
   if (g.strides.every((s) => s === 1)) {
-    // x[i] receives gy[j] w[t] for i = j + t*d - begin; padding gy by reach - begin in front turns that into a
-    // correlation with the reversed kernel. Where the forward pad exceeds the kernel's reach, gy is cropped instead.
-    const front = spatial.map((_, i) => reach(g, i) - g.begins[i]);
-    const back = spatial.map((d, i) => d - out[i] + g.begins[i]);
-    const cropped = cropSpatial(
-      gy,
-      front.map((f) => Math.max(0, -f)),
-      out.map((o, i) => o - Math.max(0, -front[i]) - Math.max(0, -back[i])),
-    );
+    // x[i] receives gy[j] w[t] for i = j + t*d - begin: with gy padded as gyPadsAgainstInput says, a correlation
+    // with the reversed kernel.
+    const { front, back } = gyPadsAgainstInput(g, spatial, out);
+    const { cropped, pads } = cropNegativePads(gy, front, back);
     const kernel = flipKernel(swapChannelsPerGroup(w, g.groups));
-    return conv(cropped, kernel, null, {
-      pads: [...front, ...back].map((p) => Math.max(0, p)),
-      dilations: g.dilations,
-      groups: g.groups,
-    });
+    return conv(cropped, kernel, null, { pads, dilations: g.dilations, groups: g.groups });
   }
   const produced = spatial.map((_, i) => g.strides[i] * (out[i] - 1) + reach(g, i) + 1 - g.begins[i] - g.ends[i]);
   return convTranspose(gy, w, null, {
@@ -216,27 +226,22 @@ function readPastEnd(g: Geometry, spatial: Shape, out: Shape): number[] {
 /** [N, C, ...] as [G, C/G, N*P]: whole rows of P positions move (a transpose with a short inner axis would not). */
 function groupColumns(t: Tensor, groups: number): Tensor {
   const [n, c, ...spatial] = t.shape;
-  const positions = spatial.reduce((a, b) => a * b, 1);
+  const positions = size(spatial);
   return reshape(transpose(reshape(t, [n, groups, c / groups, positions]), [1, 2, 0, 3]), [groups, c / groups, n * positions]);
 }
 
-/** t [N, C, ...] with its batch and channels swapped, padded (or cropped) by `front` and `back` per spatial axis. */
+/** t [N, C, ...] with its batch and channels swapped, padded (or cropped, where negative) by `front` and `back`. */
 function paddedByChannel(t: Tensor, front: readonly number[], back: readonly number[]): Tensor {
-  const spatial = t.shape.slice(2);
-  const cropped = cropSpatial(
-    swapBatchAndChannels(t),
-    front.map((f) => Math.max(0, -f)),
-    spatial.map((d, i) => d - Math.max(0, -front[i]) - Math.max(0, -back[i])),
-  );
-  const pads = [...front, ...back].map((p) => Math.max(0, p));
-  return pads.some((p) => p > 0) ? pad(cropped, [0, 0, ...pads.slice(0, front.length), 0, 0, ...pads.slice(front.length)]) : cropped;
+  const { cropped, pads } = cropNegativePads(swapBatchAndChannels(t), front, back);
+  const rank = front.length;
+  return pads.some((p) => p > 0) ? pad(cropped, [0, 0, ...pads.slice(0, rank), 0, 0, ...pads.slice(rank)]) : cropped;
 }
 
 /**
  * dw[co, ci, t] = sum over n and output positions p of gy[n, co, p] x[n, ci, p + t*d - begin]: per kernel tap, one
  * MatMul of the positions the tap reads (a Slice, [C/G, N*P] per group) with the other operand as [C/G, N*P] read
  * transposed. The Slices are taken of whichever of x and gy has fewer channels: of x padded as the forward pads it,
- * or of gy padded by reach - begin in front, so that x[i] meets gy[i + reach - t*d]. Each Slice is freed once its
+ * or of gy padded as gyPadsAgainstInput says, so that x[i] meets gy[i + reach - t*d]. Each Slice is freed once its
  * MatMul has run. With one input channel per group, the reads of x are stacked into one MatMul.
  */
 function weightGradientPerTap(x: Tensor, gy: Tensor, g: Geometry): Tensor {
@@ -252,8 +257,7 @@ function weightGradientPerTap(x: Tensor, gy: Tensor, g: Geometry): Tensor {
   const assemble = (perTap: Tensor[], order: number[]): Tensor =>
     reshape(transpose(reshape(concat(perTap, 0), [taps.length, groups, ...perTap[0].shape.slice(1)]), order), [cout, cin / groups, ...g.kernel]);
   if (cout < cin) {
-    const front = spatial.map((_, i) => reach(g, i) - g.begins[i]);
-    const back = spatial.map((d, i) => d + g.begins[i] - out[i]);
+    const { front, back } = gyPadsAgainstInput(g, spatial, out);
     const reads = readsOf(paddedByChannel(gy, front, back), (t) => t.map((ti, i) => reach(g, i) - ti * g.dilations[i]), spatial);
     const xColumns = transposeLast2(groupColumns(x, groups));
     return assemble(reads.map((read) => matmul(read, xColumns)), [1, 2, 3, 0]);
