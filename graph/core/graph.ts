@@ -11,7 +11,18 @@ export type Attribute =
   | { type: 'float'; value: number }
   | { type: 'ints'; value: readonly number[] }
   | { type: 'floats'; value: readonly number[] }
-  | { type: 'string'; value: string };
+  | { type: 'string'; value: string }
+  | { type: 'graph'; value: Body };
+
+/**
+ * A graph-valued attribute (the body of a Scan): nodes in a graph of its own, which reads tensors of the graph
+ * around it through `capture`; `inputs` and `outputs` in the order the operator binds them.
+ */
+export interface Body {
+  readonly graph: Graph;
+  readonly inputs: readonly Tensor[];
+  readonly outputs: readonly Tensor[];
+}
 
 export const attr = {
   int: (value: number): Attribute => ({ type: 'int', value }),
@@ -19,7 +30,13 @@ export const attr = {
   ints: (value: readonly number[]): Attribute => ({ type: 'ints', value }),
   floats: (value: readonly number[]): Attribute => ({ type: 'floats', value }),
   string: (value: string): Attribute => ({ type: 'string', value }),
+  graph: (value: Body): Attribute => ({ type: 'graph', value }),
 };
+
+/** The outer tensors a node's bodies read by name (ONNX's implicit inputs), which the node depends on as on its inputs. */
+export function implicitInputs(node: Node): Tensor[] {
+  return Object.values(node.attributes).flatMap((a) => (a.type === 'graph' ? [...a.value.graph.captures.values()] : []));
+}
 
 export interface OutputSpec {
   readonly dtype: DType;
@@ -73,10 +90,15 @@ export class Graph {
   readonly inputs: Tensor[] = [];
   readonly parameters: ParameterInfo[] = [];
   readonly constants = new Map<Tensor, ConstantData>();
+  /** In a body: its tensors that stand for tensors of the outer graph. */
+  readonly captures = new Map<Tensor, Tensor>();
   private readonly scopes: string[] = [];
   private readonly usedNames = new Set<string>();
   private readonly scalarCache = new Map<string, Tensor>();
   private nextId = 0;
+
+  /** `outer`: the graph whose node this graph is the body of. */
+  constructor(readonly outer: Graph | null = null) {}
 
   /** Runs `build` with `name` appended to the scope, so parameters become `outer.name.param`. */
   scope<T>(name: string | number, build: () => T): T {
@@ -105,6 +127,15 @@ export class Graph {
     const t = this.newTensor(full, dtype, shape, trainable ? 'parameter' : 'state', null);
     this.parameters.push({ tensor: t, init, trainable });
     return t;
+  }
+
+  /** In a body: the outer graph's tensor `t`, as a tensor of this graph. */
+  capture(t: Tensor): Tensor {
+    if (t.graph !== this.outer) throw new Error(`capture: ${t.name} is not a tensor of the graph around this body`);
+    for (const [inner, outer] of this.captures) if (outer === t) return inner;
+    const inner = this.newTensor(this.uniqueName('captured'), t.dtype, t.shape, 'input', null);
+    this.captures.set(inner, t);
+    return inner;
   }
 
   constant(data: ConstantData, dtype: DType, shape: Shape, name = 'const'): Tensor {
@@ -136,9 +167,11 @@ export class Graph {
     outputs: readonly OutputSpec[],
     stopsGradient = false,
   ): Tensor[] {
-    for (const t of inputs) {
+    const bodies = Object.values(attributes).flatMap((a) => (a.type === 'graph' ? [a.value.graph] : []));
+    for (const t of [...inputs, ...bodies.flatMap((b) => [...b.captures.values()])]) {
       if (t && t.graph !== this) throw new Error(`${opType}: input ${t.name} belongs to another graph`);
     }
+    if (bodies.some((b) => b.outer !== this)) throw new Error(`${opType}: its body is not a body of this graph`);
     const name = this.uniqueName(this.scopedName(opType));
     const outs: Tensor[] = [];
     const node: Node = { id: this.nextId++, name, opType, inputs, outputs: outs, attributes, stopsGradient };

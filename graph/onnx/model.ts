@@ -1,6 +1,6 @@
 import { onnx } from 'onnx-proto';
 import { ONNX_DTYPE } from '../core/dtype';
-import { Attribute, ConstantData, Node, Tensor } from '../core/graph';
+import { Attribute, Body, ConstantData, Node, Tensor, implicitInputs } from '../core/graph';
 
 import { ATTENTION_OPSET } from '../ops/attention';
 import { BatchPlan, SymbolicBatch, batchedLeadingDim, planSymbolicBatch } from './symbolic-batch';
@@ -81,7 +81,7 @@ export function buildModel(spec: ModelSpec): onnx.ModelProto {
   const refed = nodes.flatMap((n) => n.outputs).find((t) => fed.has(t));
   if (refed) throw new ModelSpecError(`model ${spec.name}: input ${refed.name} is also computed by a node the outputs need`);
   const used = new Set<Tensor>();
-  for (const node of nodes) for (const t of reads(node)) if (t && !t.producer) used.add(t);
+  for (const node of nodes) for (const t of [...reads(node), ...implicitInputs(node)]) if (t && !t.producer) used.add(t);
   for (const o of spec.outputs) if (!o.tensor.producer) used.add(o.tensor);
 
   const initializers: onnx.ITensorProto[] = [];
@@ -109,7 +109,7 @@ export function buildModel(spec: ModelSpec): onnx.ModelProto {
 
   const intermediate = nodes.flatMap((n) => n.outputs).filter((t) => !emittedName.has(t));
   const opset = modelOpset(nodes);
-  const emitted = nodes.map((n) => nodeProto(n, nameOf));
+  const emitted = nodes.map((n) => nodeProto(n, nameOf, opset));
   if (opset >= 18) initializers.push(...emitted.flatMap(axesAsInput));
   if (plan) initializers.push(...runTimeShapes(nodes, emitted, plan));
   return onnx.ModelProto.create({
@@ -141,7 +141,7 @@ function neededNodes(targets: readonly Tensor[], fed: ReadonlySet<Tensor>): Node
     const node = t.producer;
     if (!node || fed.has(t) || needed.has(node)) continue;
     needed.add(node);
-    for (const input of node.inputs) if (input) stack.push(input);
+    for (const input of [...node.inputs, ...implicitInputs(node)]) if (input) stack.push(input);
   }
   return leavesLast([...needed].sort((a, b) => a.id - b.id));
 }
@@ -156,24 +156,66 @@ function neededNodes(targets: readonly Tensor[], fed: ReadonlySet<Tensor>): Node
  */
 function leavesLast(nodes: readonly Node[]): Node[] {
   const read = new Set<Tensor>();
-  for (const n of nodes) for (const t of n.inputs) if (t) read.add(t);
+  for (const n of nodes) for (const t of [...n.inputs, ...implicitInputs(n)]) if (t) read.add(t);
   const isLeaf = (n: Node) => n.outputs.every((t) => !read.has(t));
   return [...nodes.filter((n) => !isLeaf(n)), ...nodes.filter(isLeaf).reverse()];
 }
 
-function nodeProto(node: Node, nameOf: (t: Tensor) => string): onnx.INodeProto {
+/** `prefix`: put before the node's name (a body's nodes carry their Scan node's name). */
+function nodeProto(node: Node, nameOf: (t: Tensor) => string, opset: number, prefix = ''): onnx.INodeProto {
+  const name = prefix + node.name;
   return {
-    name: node.name,
+    name,
     opType: node.opType,
     input: node.inputs.map((t) => (t ? nameOf(t) : '')),
     output: node.outputs.map(nameOf),
-    attribute: Object.entries(node.attributes).map(([name, a]) => attributeProto(name, a)),
+    attribute: Object.entries(node.attributes).map(([key, a]) => attributeProto(key, a, (body) => bodyProto(body, `${name}/`, nameOf, opset))),
   };
 }
 
-function attributeProto(name: string, a: Attribute): onnx.IAttributeProto {
+/**
+ * A body as a GraphProto: its tensors named `prefix` + their name (so that they cannot shadow the outer graph's),
+ * its captures under the outer names, its constants as its own initializers.
+ */
+function bodyProto(body: Body, prefix: string, outerName: (t: Tensor) => string, opset: number): onnx.IGraphProto {
+  const { graph } = body;
+  const nameOf = (t: Tensor): string => {
+    const outer = graph.captures.get(t);
+    return outer ? outerName(outer) : prefix + t.name;
+  };
+  const nodes = neededNodes(body.outputs, new Set([...body.inputs, ...graph.captures.keys()]));
+  const initializers = [...new Set(nodes.flatMap((n) => n.inputs))]
+    .filter((t): t is Tensor => t !== null && graph.constants.has(t))
+    .map((t) => tensorProto(nameOf(t), t.dtype, t.shape, graph.constants.get(t)!));
+  const emitted = nodes.map((n) => nodeProto(n, nameOf, opset, prefix));
+  if (opset >= 18) initializers.push(...emitted.flatMap(axesAsInput));
+  // A body output must be a name its nodes produce, once: others (a state passed through) go through an Identity.
+  const produced = new Set(nodes.flatMap((n) => n.outputs));
+  const seen = new Set<Tensor>();
+  const outputs = body.outputs.map((t, i) => {
+    if (produced.has(t) && !seen.has(t)) {
+      seen.add(t);
+      return valueInfo(nameOf(t), t);
+    }
+    const name = `${prefix}output${i}`;
+    emitted.push({ opType: 'Identity', name, input: [nameOf(t)], output: [name] });
+    return valueInfo(name, t);
+  });
+  return {
+    name: prefix.slice(0, -1),
+    node: emitted,
+    input: body.inputs.map((t) => valueInfo(nameOf(t), t)),
+    output: outputs,
+    initializer: initializers,
+    valueInfo: nodes.flatMap((n) => n.outputs).filter((t) => !seen.has(t)).map((t) => valueInfo(nameOf(t), t)),
+  };
+}
+
+function attributeProto(name: string, a: Attribute, graphProto: (body: Body) => onnx.IGraphProto): onnx.IAttributeProto {
   const T = onnx.AttributeProto.AttributeType;
   switch (a.type) {
+    case 'graph':
+      return { name, type: T.GRAPH, g: graphProto(a.value) };
     case 'int':
       return { name, type: T.INT, i: a.value };
     case 'float':

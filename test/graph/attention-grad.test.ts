@@ -12,15 +12,20 @@ import { Rng } from '../../common/rng';
 import { cpuSession, runSession } from '../helpers/ort';
 import { gradcheck } from '../helpers/gradcheck';
 
-/** Softmax nodes the gradient of sum(attention(...)) adds with chunks of `chunk` scores: one per recomputed chunk. */
-function backwardChunks(shape: readonly number[], maskShape: readonly number[], chunk: number): number {
+/**
+ * How the gradient of sum(attention(...)) with chunks of `chunk` scores recomputes the probabilities: its Softmax
+ * nodes (one per chunk), and the lengths of its Scans with the windows each iteration takes.
+ */
+function backwardChunks(shape: readonly number[], maskShape: readonly number[], chunk: number): { softmaxes: number; scans: string[] } {
   const g = new Graph();
   const [q, k, v] = ['q', 'k', 'v'].map((n) => g.input(n, 'float32', shape));
   const m = g.input('m', 'float32', maskShape);
   const y = attention(q, k, v, m);
   const before = g.nodes.length;
   gradients(reduceSum(reshape(y, [y.shape.reduce((a, b) => a * b, 1)]), [0]), [q, k, v, m], { ...gradientRules, Attention: attentionGradient(chunk) });
-  return g.nodes.slice(before).filter((n) => n.opType === 'Softmax').length;
+  const added = g.nodes.slice(before);
+  const scans = added.filter((n) => n.opType === 'Scan').map((n) => `${n.outputs.at(-1)!.shape[0]} x ${n.outputs.at(-1)!.shape[1]}`);
+  return { softmaxes: added.filter((n) => n.opType === 'Softmax').length, scans };
 }
 
 describe('ONNX Attention (opset 23) and its gradient', () => {
@@ -63,18 +68,25 @@ describe('ONNX Attention (opset 23) and its gradient', () => {
     await gradcheck([{ shape: [1, 2, 4, 3] }, { shape: [1, 2, 4, 3] }, { shape: [1, 2, 4, 5] }], (q, k, v) => attention(q, k, v, null));
   });
 
-  test('the backward recomputes the probabilities in chunks along the larger batch axis; gradients still match', async () => {
-    // 5 x 3 x 4 x 4 = 240 scores in chunks of 50: five chunks along the batch axis (the mask broadcasts over it);
-    // 2 x 7: up to seven along the heads axis, the mask cut into the same parts; one where it all fits.
-    expect(backwardChunks([5, 3, 4, 2], [3, 4, 4], 50)).toBe(5);
-    expect(backwardChunks([2, 7, 4, 2], [7, 4, 4], 50)).toBe(5);
-    expect(backwardChunks([2, 7, 4, 2], [7, 4, 4], 16)).toBe(7);
-    expect(backwardChunks([2, 3, 5, 4], [3, 5, 5], BACKWARD_CHUNK_SCORES)).toBe(1);
+  test('the backward recomputes the probabilities in a Scan over the windows or in chunks of heads; gradients still match', async () => {
+    // 5 x 3 x 4 x 4 = 240 scores, 48 a window, in chunks of 50: a Scan of five iterations of one window; 6 windows
+    // in chunks of 100: three of two (the largest divisor of the windows that fits). 2 x 7: fewer windows than
+    // heads, so chunks along the heads axis, up to seven, the mask cut into the same parts; one where it all fits.
+    expect(backwardChunks([5, 3, 4, 2], [3, 4, 4], 50)).toEqual({ softmaxes: 0, scans: ['5 x 1'] });
+    expect(backwardChunks([6, 3, 4, 2], [3, 4, 4], 100)).toEqual({ softmaxes: 0, scans: ['3 x 2'] });
+    expect(backwardChunks([2, 7, 4, 2], [7, 4, 4], 50)).toEqual({ softmaxes: 5, scans: [] });
+    expect(backwardChunks([2, 7, 4, 2], [7, 4, 4], 16)).toEqual({ softmaxes: 7, scans: [] });
+    expect(backwardChunks([2, 3, 5, 4], [3, 5, 5], BACKWARD_CHUNK_SCORES)).toEqual({ softmaxes: 1, scans: [] });
     // Scale 1, where ONNX Runtime's double kernel was exact in a probe (with 1/sqrt(2) it is off by ~1e-8).
-    const rules = { ...gradientRules, Attention: attentionGradient(50) };
-    await gradcheck([{ shape: [5, 3, 4, 2] }, { shape: [5, 3, 4, 2] }, { shape: [5, 3, 4, 3] }, { shape: [1, 3, 4, 4] }], (q, k, v, m) => attention(q, k, v, m, 1), { rules });
-    await gradcheck([{ shape: [2, 7, 4, 2] }, { shape: [2, 7, 4, 2] }, { shape: [2, 7, 4, 2] }, { shape: [7, 4, 4] }], (q, k, v, m) => attention(q, k, v, m, 1), { rules });
-    await gradcheck([{ shape: [2, 7, 4, 2] }, { shape: [2, 7, 4, 2] }, { shape: [2, 7, 4, 2] }, { shape: [2, 1, 4, 4] }], (q, k, v, m) => attention(q, k, v, m, 1), { rules });
+    const rules = (chunk: number) => ({ rules: { ...gradientRules, Attention: attentionGradient(chunk) } });
+    const qkv = (shape: number[], dv = shape[3]) => [{ shape }, { shape }, { shape: [...shape.slice(0, 3), dv] }];
+    // Scanned: the mask read by the body (its gradient summed in the Scan's state), scanned along, or none.
+    await gradcheck([...qkv([5, 3, 4, 2], 3), { shape: [1, 3, 4, 4] }], (q, k, v, m) => attention(q, k, v, m, 1), rules(50));
+    await gradcheck([...qkv([6, 3, 4, 2]), { shape: [6, 1, 4, 4] }], (q, k, v, m) => attention(q, k, v, m, 1), rules(100));
+    await gradcheck(qkv([4, 2, 3, 2], 3), (q, k, v) => attention(q, k, v, null, 1), rules(40));
+    // Chunks along the heads axis.
+    await gradcheck([...qkv([2, 7, 4, 2]), { shape: [7, 4, 4] }], (q, k, v, m) => attention(q, k, v, m, 1), rules(50));
+    await gradcheck([...qkv([2, 7, 4, 2]), { shape: [2, 1, 4, 4] }], (q, k, v, m) => attention(q, k, v, m, 1), rules(50));
   });
 
   test('shapes that are not 4-D self-attention with a broadcastable mask are refused', () => {
