@@ -11,9 +11,11 @@ export const IR_VERSION = 8;
 /** Opset 23 needs IR version 11. */
 const IR_VERSION_ATTENTION = 11;
 
-/** The opset a model of these nodes is emitted at: the lowest that has all of them. */
+/** The opset a model of these nodes (and the nodes of their bodies) is emitted at: the lowest that has all of them. */
 export function modelOpset(nodes: readonly Node[]): number {
-  return nodes.some((n) => n.opType === 'Attention') ? ATTENTION_OPSET : OPSET_VERSION;
+  const hasAttention = (n: Node): boolean =>
+    n.opType === 'Attention' || Object.values(n.attributes).some((a) => a.type === 'graph' && a.value.graph.nodes.some(hasAttention));
+  return nodes.some(hasAttention) ? ATTENTION_OPSET : OPSET_VERSION;
 }
 
 /** Reductions whose `axes` is an attribute up to opset 17 and an input from opset 18 on. */

@@ -42,19 +42,20 @@ describe('Scan with a body built by the DSL', () => {
     expect(Array.from(out.slices)).toEqual(Array.from(xs));
   });
 
-  test("a body in an opset-23 model gets its reductions' axes as inputs, and its names cannot shadow the outer graph's", async () => {
+  test("a body with an Attention node makes the model opset 23, its reductions' axes become inputs, its names cannot shadow the outer graph's", async () => {
     const g = new Graph();
-    const q = g.input('q', 'float32', [1, 1, 2, 2]);
+    const q = g.input('q', 'float32', [3, 1, 1, 2, 2]);
     const x = g.input('x', 'float32', [3, 2, 4]);
-    const r = scan([], [x], (_body, _states, [xi]) => ({ states: [], outputs: [reduceMean(xi, [1], false)] }));
-    const model = buildModel({ name: 'm', inputs: [q, x], outputs: [{ name: 'a', tensor: attention(q, q, q, null) }, { name: 'means', tensor: r.outputs[0] }] });
+    const r = scan([], [q, x], (_body, _states, [qi, xi]) => ({ states: [], outputs: [reduceMean(xi, [1], false), attention(qi, qi, qi, null)] }));
+    const spec = { name: 'm', inputs: [q, x], outputs: [{ name: 'means', tensor: r.outputs[0] }, { name: 'a', tensor: r.outputs[1] }] };
+    const model = buildModel(spec);
     expect(model.opsetImport[0].version).toBe(23);
     const body = model.graph!.node!.find((n) => n.opType === 'Scan')!.attribute!.find((a) => a.name === 'body')!.g!;
     expect(body.node!.find((n) => n.opType === 'ReduceMean')!.input).toHaveLength(2);
     expect(body.node!.every((n) => n.name!.startsWith('Scan/') && n.output!.every((o) => o.startsWith('Scan/')))).toBe(true);
-    const session = await cpuSession({ name: 'm', inputs: [q, x], outputs: [{ name: 'means', tensor: r.outputs[0] }, { name: 'a', tensor: attention(q, q, q, null) }] });
-    const out = await runSession(session, new Map([[q, new Float32Array(4)], [x, Float32Array.from({ length: 24 }, (_, i) => i)]]));
+    const out = await runSession(await cpuSession(spec), new Map([[q, new Float32Array(12).fill(1)], [x, Float32Array.from({ length: 24 }, (_, i) => i)]]));
     expect(Array.from(out.means)).toEqual([1.5, 5.5, 9.5, 13.5, 17.5, 21.5]);
+    expect(Array.from(out.a)).toEqual(new Array(12).fill(1));
   });
 
   test('scanned inputs of different lengths, a state that changes shape and a foreign capture are refused', () => {
