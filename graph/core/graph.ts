@@ -33,9 +33,14 @@ export const attr = {
   graph: (value: Body): Attribute => ({ type: 'graph', value }),
 };
 
+/** The graphs of the graph-valued attributes among `attributes`. */
+export function bodyGraphs(attributes: Readonly<Record<string, Attribute>>): Graph[] {
+  return Object.values(attributes).flatMap((a) => (a.type === 'graph' ? [a.value.graph] : []));
+}
+
 /** The outer tensors a node's bodies read by name (ONNX's implicit inputs), which the node depends on as on its inputs. */
 export function implicitInputs(node: Node): Tensor[] {
-  return Object.values(node.attributes).flatMap((a) => (a.type === 'graph' ? [...a.value.graph.captures.values()] : []));
+  return bodyGraphs(node.attributes).flatMap((b) => [...b.captures.values()]);
 }
 
 export interface OutputSpec {
@@ -167,7 +172,7 @@ export class Graph {
     outputs: readonly OutputSpec[],
     stopsGradient = false,
   ): Tensor[] {
-    const bodies = Object.values(attributes).flatMap((a) => (a.type === 'graph' ? [a.value.graph] : []));
+    const bodies = bodyGraphs(attributes);
     for (const t of [...inputs, ...bodies.flatMap((b) => [...b.captures.values()])]) {
       if (t && t.graph !== this) throw new Error(`${opType}: input ${t.name} belongs to another graph`);
     }

@@ -1,6 +1,6 @@
 import { onnx } from 'onnx-proto';
 import { ONNX_DTYPE } from '../core/dtype';
-import { Attribute, Body, ConstantData, Node, Tensor, implicitInputs } from '../core/graph';
+import { Attribute, Body, ConstantData, Node, Tensor, bodyGraphs, implicitInputs } from '../core/graph';
 
 import { ATTENTION_OPSET } from '../ops/attention';
 import { BatchPlan, SymbolicBatch, batchedLeadingDim, planSymbolicBatch } from './symbolic-batch';
@@ -13,8 +13,7 @@ const IR_VERSION_ATTENTION = 11;
 
 /** The opset a model of these nodes (and the nodes of their bodies) is emitted at: the lowest that has all of them. */
 export function modelOpset(nodes: readonly Node[]): number {
-  const hasAttention = (n: Node): boolean =>
-    n.opType === 'Attention' || Object.values(n.attributes).some((a) => a.type === 'graph' && a.value.graph.nodes.some(hasAttention));
+  const hasAttention = (n: Node): boolean => n.opType === 'Attention' || bodyGraphs(n.attributes).some((b) => b.nodes.some(hasAttention));
   return nodes.some(hasAttention) ? ATTENTION_OPSET : OPSET_VERSION;
 }
 
@@ -135,6 +134,9 @@ export function encodeModel(model: onnx.ModelProto): Uint8Array {
   return onnx.ModelProto.encode(model).finish();
 }
 
+/** What a node reads: its inputs and its bodies' captures. */
+const dependencies = (node: Node): (Tensor | null)[] => [...node.inputs, ...implicitInputs(node)];
+
 function neededNodes(targets: readonly Tensor[], fed: ReadonlySet<Tensor>): Node[] {
   const needed = new Set<Node>();
   const stack = [...targets];
@@ -143,7 +145,7 @@ function neededNodes(targets: readonly Tensor[], fed: ReadonlySet<Tensor>): Node
     const node = t.producer;
     if (!node || fed.has(t) || needed.has(node)) continue;
     needed.add(node);
-    for (const input of [...node.inputs, ...implicitInputs(node)]) if (input) stack.push(input);
+    for (const input of dependencies(node)) if (input) stack.push(input);
   }
   return leavesLast([...needed].sort((a, b) => a.id - b.id));
 }
@@ -158,7 +160,7 @@ function neededNodes(targets: readonly Tensor[], fed: ReadonlySet<Tensor>): Node
  */
 function leavesLast(nodes: readonly Node[]): Node[] {
   const read = new Set<Tensor>();
-  for (const n of nodes) for (const t of [...n.inputs, ...implicitInputs(n)]) if (t) read.add(t);
+  for (const n of nodes) for (const t of dependencies(n)) if (t) read.add(t);
   const isLeaf = (n: Node) => n.outputs.every((t) => !read.has(t));
   return [...nodes.filter((n) => !isLeaf(n)), ...nodes.filter(isLeaf).reverse()];
 }

@@ -78,7 +78,7 @@ interface ChunkGradients {
  * dq = s dS k, dk = s dS^T q, dv = P^T go, dmask = dS summed down to the mask's shape. The three products are taken
  * transposed (d x n results, as k^T dS^T, q^T dS, go^T P), which ONNX Runtime's GEMM runs faster than n x d ones.
  */
-function chunkGradients(q: Tensor, k: Tensor, v: Tensor, go: Tensor, y: Tensor, mask: Tensor | null, maskShape: Shape | null, scale: number, needs: readonly boolean[]): ChunkGradients {
+function chunkGradients(q: Tensor, k: Tensor, v: Tensor, go: Tensor, y: Tensor, mask: Tensor | null, scale: number, needs: readonly boolean[]): ChunkGradients {
   const t = transposeLast2;
   const scores = matmul(mul(q, scale), t(k));
   const p = softmax(mask ? add(scores, mask) : scores, -1);
@@ -89,7 +89,7 @@ function chunkGradients(q: Tensor, k: Tensor, v: Tensor, go: Tensor, y: Tensor, 
     dq: needs[0] ? mul(t(matmul(t(k), t(ds))), scale) : null,
     dk: needs[1] ? mul(t(matmul(t(q), ds)), scale) : null,
     dv: needs[2] ? t(matmul(t(go), p)) : null,
-    dm: maskShape && needs[3] ? maskGradient(ds, maskShape) : null,
+    dm: mask && needs[3] ? maskGradient(ds, mask.shape) : null,
   };
 }
 
@@ -111,7 +111,7 @@ function scannedGradients(q: Tensor, k: Tensor, v: Tensor, go: Tensor, y: Tensor
   const scanned = [q, k, v, go, y, ...(perWindow ? [mask] : [])].map(groups);
   const result = scan(accumulate ? [filledLike(mask, 0)] : [], scanned, (body, states, [qs, ks, vs, gs, ys, ms]) => {
     const m = perWindow ? ms : mask && body.capture(mask);
-    const g = chunkGradients(qs, ks, vs, gs, ys, m, m && m.shape, scale, needs);
+    const g = chunkGradients(qs, ks, vs, gs, ys, m, scale, needs);
     const outputs = [g.dq, g.dk, g.dv, perWindow ? g.dm : null].filter((x): x is Tensor => x !== null);
     return { states: accumulate ? [add(states[0], g.dm!)] : [], outputs };
   });
@@ -143,7 +143,7 @@ export const attentionGradient = (chunkScores: number): GradientRule =>
     const maskSplit = mask4 !== null && mask4.shape[axis] > 1;
     const [qs, ks, vs, gs, ys] = [q!, k!, v!, grad, y].map(parts);
     const masks = mask4 ? (maskSplit ? parts(mask4) : sizes.map(() => mask4)) : sizes.map(() => null);
-    const chunks = sizes.map((_, i) => chunkGradients(qs[i], ks[i], vs[i], gs[i], ys[i], masks[i], masks[i] && masks[i]!.shape, scale, needs));
+    const chunks = sizes.map((_, i) => chunkGradients(qs[i], ks[i], vs[i], gs[i], ys[i], masks[i], scale, needs));
     const joined = (ts: (Tensor | null)[]) => (ts[0] ? concat(ts as Tensor[], axis) : null);
     const dm = chunks.map((c) => c.dm);
     const maskGrad = !dm[0] ? null : maskSplit ? concat(dm as Tensor[], axis) : sum(dm as Tensor[]);

@@ -36,12 +36,12 @@ export function scan(
   const stateIn = states.map((t, i) => body.input(`state${i}`, t.dtype, t.shape));
   const slices = scanned.map((t, i) => body.input(`slice${i}`, t.dtype, t.shape.slice(1)));
   const built = step(body, stateIn, slices);
+  if (built.states.length !== states.length) throw new ShapeError(`Scan: ${states.length} states in, ${built.states.length} out`);
   built.states.forEach((t, i) => {
     if (!sameShape(t.shape, states[i].shape) || t.dtype !== states[i].dtype) {
       throw new ShapeError(`Scan: state ${i} enters as ${states[i].dtype}${formatShape(states[i].shape)} and leaves as ${t.dtype}${formatShape(t.shape)}`);
     }
   });
-  if (built.states.length !== states.length) throw new ShapeError(`Scan: ${states.length} states in, ${built.states.length} out`);
   const results = outer.addNode(
     'Scan',
     [...states, ...scanned],
