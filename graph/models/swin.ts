@@ -208,7 +208,9 @@ function windowAttention(windows: Tensor, samples: number, spec: BlockSpec): Ten
   });
   spec.buffers.push({ name: g.scopedName('relative_position_index'), window: full, shape: [full ** 3, full ** 3] });
   const index = g.constant(topLeftBlock(relativePositionIndex(full), full ** 3, n), 'int64', [n * n], 'relative_position_index_used');
-  const bias = transpose(reshape(gather(table, index, 0), [n, n, heads]), [2, 0, 1]);
+  // Gathered from the transposed table, each head's bias is one contiguous row: the gradient's ScatterElements then
+  // sums along rows, several times faster in ONNX Runtime than across [n * n, heads] (12 heads: 11 ms against 2).
+  const bias = reshape(gather(transpose(table, [1, 0]), index, 1), [heads, n, n]);
 
   const qkv = g.scope('qkv', () => linear(windows, { inFeatures: dim, outFeatures: 3 * dim, bias: true }));
   // MONAI scales q by head_dim ** -0.5 before q k^T; for the power-of-two head sizes of VoCo's models (4, 16)
