@@ -15,7 +15,7 @@ import { size } from '../graph/core/shape';
 import { buildVocoGraph } from '../graph/models/voco/model';
 import { resolveVocoOptions } from '../graph/models/voco/options';
 import { writeVocoArtifacts } from '../graph/models/voco/artifacts';
-import { rowsPerPiece } from '../graph/models/voco/pieces';
+import { largestDivisor } from '../graph/core/shape';
 import { stepRows } from '../graph/models/voco/options';
 import { Trainer } from '../runtime/session/trainer';
 import { keepMask } from '../runtime/voco/masks';
@@ -53,7 +53,7 @@ async function child(roi: number, threads: number, cropsPerRun: number, steps: n
       stepSeconds.push(Number(process.hrtime.bigint() - started) / 1e9);
     }
     await trainer.release();
-    const result: Measurement = { cropsPerRun: rowsPerPiece(stepRows(options), cropsPerRun || Infinity), stepSeconds, loadedGiB, peakGiB: (process.resourceUsage().maxRSS * 1024) / GiB };
+    const result: Measurement = { cropsPerRun: largestDivisor(stepRows(options), cropsPerRun || Infinity), stepSeconds, loadedGiB, peakGiB: (process.resourceUsage().maxRSS * 1024) / GiB };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

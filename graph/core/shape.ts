@@ -11,6 +11,12 @@ export function size(shape: Shape): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** The largest divisor of `n` not above `most` (at least 1): an axis of `n` split into equal parts of at most `most`. */
+export function largestDivisor(n: number, most: number): number {
+  for (let c = Math.min(n, Math.max(1, Math.floor(most))); c > 1; c--) if (n % c === 0) return c;
+  return 1;
+}
+
 export function formatShape(shape: Shape): string {
   return `[${shape.join(', ')}]`;
 }

@@ -1,5 +1,5 @@
 import { Attribute, Node, Tensor, attr } from '../core/graph';
-import { Shape, ShapeError, formatShape, size } from '../core/shape';
+import { Shape, ShapeError, formatShape, largestDivisor, size } from '../core/shape';
 import { GradientRule, GradientTable } from '../autodiff/rule';
 import { add, filled, filledLike, mul, sum } from './elementwise';
 import { matmul, transposeLast2 } from './matmul';
@@ -93,12 +93,6 @@ function chunkGradients(q: Tensor, k: Tensor, v: Tensor, go: Tensor, y: Tensor, 
   };
 }
 
-/** The largest divisor of `extent` that is at most `most` (at least 1). */
-function largestDivisor(extent: number, most: number): number {
-  for (let c = Math.min(extent, Math.max(1, most)); c > 1; c--) if (extent % c === 0) return c;
-  return 1;
-}
-
 /**
  * The gradients with one Scan over groups of `per` windows (the leading axis): each iteration's score-sized
  * tensors are reused in cache instead of a new set per chunk (docs/performance.md). A mask broadcast over the
@@ -131,7 +125,7 @@ export const attentionGradient = (chunkScores: number): GradientRule =>
     const scale = attentionScale(node, d);
     const mask4 = mask && mask.rank < 4 ? reshape(mask, [...new Array<number>(4 - mask.rank).fill(1), ...mask.shape]) : mask;
     const back = (m: Tensor | null) => (m ? reshape(m, mask!.shape) : null);
-    const per = largestDivisor(b, Math.floor(chunkScores / (heads * n * n)));
+    const per = largestDivisor(b, chunkScores / (heads * n * n));
     if (b >= heads && b / per >= 2) {
       const g = scannedGradients(q!, k!, v!, grad, y, mask4, per, scale, needs);
       return [g.dq, g.dk, g.dv, back(g.dm)];

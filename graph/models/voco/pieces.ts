@@ -5,6 +5,7 @@
  */
 import { gradients } from '../../autodiff/backward';
 import { Tensor } from '../../core/graph';
+import { largestDivisor } from '../../core/shape';
 import { ExternalDataOptions } from '../../onnx/external-data';
 import { IoTensor, LOSS_OUTPUT, writeGraphModel } from '../../onnx/artifacts';
 import { PiecesEntry } from '../../onnx/manifest';
@@ -23,17 +24,11 @@ const EMBEDDINGS = 'embeddings';
 export const INTERMEDIATE_HEAD_OUTPUTS = ['student', 'teacher', 'logits.intra'];
 const EMBEDDINGS_COTANGENT = 'embeddings_cotangent';
 
-/** The largest divisor of `rows` not above `limit` (at least 1): the rows of one piece. */
-export function rowsPerPiece(rows: number, limit: number): number {
-  for (let k = Math.max(1, Math.min(rows, Math.floor(limit))); k > 1; k--) if (rows % k === 0) return k;
-  return 1;
-}
-
 const io = (tensor: Tensor, role: IoTensor['role'], name = tensor.name): IoTensor => ({ name, tensor, role });
 
 /**
  * Writes the backbone forward, backbone backward and heads models for steps of `options` into `dir`, the backbone
- * on `rowsPerPiece(rows, cropsPerRun)` rows; returns their manifest section. Rows are the training model's
+ * on `largestDivisor(rows, cropsPerRun)` rows; returns their manifest section. Rows are the training model's
  * `images` then `crops`, the order in which the training graph concatenates them. With `intermediates` the
  * forward pieces also output `swin.hidden0..4` and the heads `student`, `teacher` and `logits.intra` (`voco grad`).
  */
@@ -45,7 +40,7 @@ export function writeVocoPieces(
   intermediates = false,
 ): PiecesEntry {
   const rows = stepRows(options);
-  const k = rowsPerPiece(rows, cropsPerRun);
+  const k = largestDivisor(rows, cropsPerRun);
   const net = buildBackboneGraph(options, k);
   const backboneParams = net.graph.parameters.map((p) => p.tensor);
   const backboneInputs = [...backboneParams.map((t) => io(t, 'parameter')), io(net.crops, 'input'), ...net.masks.map((m) => io(m.tensor, 'input'))];
