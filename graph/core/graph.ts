@@ -39,7 +39,7 @@ export function bodyGraphs(attributes: Readonly<Record<string, Attribute>>): Gra
 }
 
 /** The outer tensors a node's bodies read by name (ONNX's implicit inputs), which the node depends on as on its inputs. */
-export function implicitInputs(node: Node): Tensor[] {
+export function implicitInputs(node: Pick<Node, 'attributes'>): Tensor[] {
   return bodyGraphs(node.attributes).flatMap((b) => [...b.captures.values()]);
 }
 
@@ -172,11 +172,10 @@ export class Graph {
     outputs: readonly OutputSpec[],
     stopsGradient = false,
   ): Tensor[] {
-    const bodies = bodyGraphs(attributes);
-    for (const t of [...inputs, ...bodies.flatMap((b) => [...b.captures.values()])]) {
+    for (const t of [...inputs, ...implicitInputs({ attributes })]) {
       if (t && t.graph !== this) throw new Error(`${opType}: input ${t.name} belongs to another graph`);
     }
-    if (bodies.some((b) => b.outer !== this)) throw new Error(`${opType}: its body is not a body of this graph`);
+    if (bodyGraphs(attributes).some((b) => b.outer !== this)) throw new Error(`${opType}: its body is not a body of this graph`);
     const name = this.uniqueName(this.scopedName(opType));
     const outs: Tensor[] = [];
     const node: Node = { id: this.nextId++, name, opType, inputs, outputs: outs, attributes, stopsGradient };
