@@ -29,7 +29,9 @@ import { norm, overBound, relativeL2 } from './relative-error';
  * which moves a gradient by O(1). PyTorch does not even reproduce its own float32 gradients: reruns on 1, 2 and 4
  * threads are up to 0.8e-3 .. 1.4e-3 from the file. The norms (grad_stats l2) hold to 1e-3 except in the SwinViT
  * stages, where the reference's norm is up to 5.2e-3 from float64 (ours 1.4e-3): bound 1e-2. The shallow path is
- * within 1e-3 (the reference's decoder2 transposed-conv head is itself 1.1e-3 from float64; ours is 9.8e-4 from it).
+ * within 1e-3 but for one head: the reference's decoder2 transposed-conv head is itself 1.1e-3 from float64 and ours
+ * 4.0e-4, so the two may lie 1.5e-3 apart: bound 2e-3. They did on an AMD EPYC (AVX2 kernels, 2026-12-04: 1.11e-3);
+ * on an Intel Xeon (AVX-512) 9.8e-4.
  */
 export const SHALLOW = /^(swinViT\.patch_embed\.|encoder1\.|encoder2\.|decoder1\.|decoder2\.|out\.)/;
 export const DEEP_HEAD_BOUNDS: ReadonlyArray<readonly [RegExp, number]> = [
@@ -40,7 +42,9 @@ export const DEEP_HEAD_BOUNDS: ReadonlyArray<readonly [RegExp, number]> = [
   [/^(decoder4|decoder5)\./, 8e-3],
   [/^encoder4\./, 1e-2],
 ];
+const SHALLOW_EXCEPTION = /^decoder2\.transp_conv\./;
 export const headBound = (name: string): number => {
+  if (SHALLOW_EXCEPTION.test(name)) return 2e-3;
   if (SHALLOW.test(name)) return 1e-3;
   const group = DEEP_HEAD_BOUNDS.find(([pattern]) => pattern.test(name));
   if (!group) throw new Error(`no gradient bound for ${name}`);
