@@ -105,8 +105,8 @@ async function encoderConv(n: number, c: number, s: number): Promise<void> {
     { label: 'forward Conv', outputs: [y] },
     { label: 'input gradient, chosen: Conv with flipped swapped kernel', outputs: [grads.get(x)!] },
     { label: 'input gradient, rejected: ConvTranspose', outputs: [convTranspose(gy, w, null, { pads })] },
-    { label: 'weight gradient, chosen: one MatMul per kernel tap', outputs: [grads.get(w)!] },
-    { label: 'weight gradient, rejected: per tap, against gy as [N*P, Cout]', outputs: [weightGradientGyRows(x, gy)] },
+    { label: 'weight gradient, chosen: one MatMul per tap (over slabs of a long first axis)', outputs: [grads.get(w)!] },
+    { label: 'weight gradient, rejected: per tap of whole tensors, gy as [N*P, Cout]', outputs: [weightGradientGyRows(x, gy)] },
     { label: 'weight gradient, rejected: Conv over batch/channel-swapped', outputs: [swappedWeightGradient(x, gy, pads)] },
     { label: 'forward and both gradients', outputs: [y, grads.get(x)!, grads.get(w)!] },
   ]);

@@ -1,7 +1,7 @@
 import { Attribute, Node, Tensor, attr } from '../core/graph';
-import { Shape, ShapeError, formatShape, largestDivisor, size } from '../core/shape';
+import { ShapeError, formatShape, largestDivisor } from '../core/shape';
 import { GradientRule, GradientTable } from '../autodiff/rule';
-import { add, filled, filledLike, mul, sum } from './elementwise';
+import { add, filledLike, mul, sum } from './elementwise';
 import { matmul, transposeLast2 } from './matmul';
 import { reduceSum, unbroadcast } from './reduce';
 import { reshape } from './shape';
@@ -53,18 +53,6 @@ function evenSizes(extent: number, count: number): number[] {
   return Array.from({ length: count }, (_, i) => Math.floor((extent * (i + 1)) / count) - Math.floor((extent * i) / count));
 }
 
-/**
- * ds summed down to the mask's shape. Where the mask broadcasts along the leading axis only, as a product with a
- * row of ones: ONNX Runtime's CPU ReduceSum over a short leading axis runs 2-4x slower than that MatMul
- * (docs/performance.md).
- */
-function maskGradient(ds: Tensor, shape: Shape): Tensor {
-  const [rows, ...rest] = ds.shape;
-  const leadingOnly = shape.length === 4 && shape[0] === 1 && rows > 1 && rest.every((d, i) => d === shape[i + 1]);
-  if (!leadingOnly) return unbroadcast(ds, shape);
-  return reshape(matmul(filled(ds.graph, ds.dtype, [1, rows], 1), reshape(ds, [rows, size(rest)])), shape);
-}
-
 interface ChunkGradients {
   readonly dq: Tensor | null;
   readonly dk: Tensor | null;
@@ -89,7 +77,7 @@ function chunkGradients(q: Tensor, k: Tensor, v: Tensor, go: Tensor, y: Tensor, 
     dq: needs[0] ? mul(t(matmul(t(k), t(ds))), scale) : null,
     dk: needs[1] ? mul(t(matmul(t(q), ds)), scale) : null,
     dv: needs[2] ? t(matmul(t(go), p)) : null,
-    dm: mask && needs[3] ? maskGradient(ds, mask.shape) : null,
+    dm: mask && needs[3] ? unbroadcast(ds, mask.shape) : null,
   };
 }
 

@@ -1,10 +1,12 @@
 import { Attribute, Node, Tensor } from '../core/graph';
-import { Shape, ShapeError, formatShape, size } from '../core/shape';
+import { Shape, ShapeError, formatShape, largestDivisor, size } from '../core/shape';
 import { GradientTable } from '../autodiff/rule';
 import { matmul, transposeLast2 } from './matmul';
-import { reduceSum } from './reduce';
+import { reduceSum, sumLeading } from './reduce';
 import { reshape } from './shape';
-import { concat, pad, slice } from './slice';
+import { int64s } from './int64';
+import { scan } from './scan';
+import { concat, pad, slice, sliceAt } from './slice';
 import { transpose } from './transpose';
 
 export interface ConvOptions {
@@ -210,12 +212,15 @@ function kernelTaps(kernel: readonly number[]): number[][] {
 }
 
 /**
- * d(loss)/dw [Cout, Cin/G, ...k] of y = Conv(x, w) from gy [N, Cout, ...out]. Both forms below are exact; which is
- * faster on ONNX Runtime's CPU provider depends on the stride (bench/graph-ops.bench.ts): contiguous Slices and
- * MatMuls win at stride 1 (1.6x at 48 channels, even at 12), strided Slices are slow and lose to the swapped Conv.
+ * d(loss)/dw [Cout, Cin/G, ...k] of y = Conv(x, w) from gy [N, Cout, ...out]. The forms below are exact; which is
+ * faster on ONNX Runtime's CPU provider depends on the stride and the size (bench/graph-ops.bench.ts): at stride 1
+ * contiguous Slices and MatMuls win (1.6x at 48 channels, even at 12), over slabs of the first axis where that axis
+ * is long; strided Slices are slow and lose to the swapped Conv.
  */
 function convWeightGradient(x: Tensor, gy: Tensor, g: Geometry): Tensor {
-  return g.strides.every((s) => s === 1) ? weightGradientPerTap(x, gy, g) : weightGradientBySwappedConv(x, gy, g);
+  if (!g.strides.every((s) => s === 1)) return weightGradientBySwappedConv(x, gy, g);
+  const planes = slabPlanes(x, gy, g);
+  return planes > 0 ? weightGradientBySlabs(x, gy, g, planes) : weightGradientPerTap(x, gy, g);
 }
 
 /** How far past the input's end the taps read (in padded coordinates: up to s(O-1) + d(k-1)); may be negative. */
@@ -239,8 +244,8 @@ function paddedByChannel(t: Tensor, front: readonly number[], back: readonly num
 
 /**
  * dw[co, ci, t] = sum over n and output positions p of gy[n, co, p] x[n, ci, p + t*d - begin]: per kernel tap, one
- * MatMul of the positions the tap reads (a Slice, [C/G, N*P] per group) with the other operand as [C/G, N*P] read
- * transposed. The Slices are taken of whichever of x and gy has fewer channels: of x padded as the forward pads it,
+ * MatMul of gy's and x's [C/G, N*P] rows per group, one operand the positions the tap reads (a Slice), the second
+ * read transposed, giving [Cout/G, Cin/G]. The Slices are taken of whichever of x and gy has fewer channels: of x padded as the forward pads it,
  * or of gy padded as gyPadsAgainstInput says, so that x[i] meets gy[i + reach - t*d]. Each Slice is freed once its
  * MatMul has run. With one input channel per group, the reads of x are stacked into one MatMul.
  */
@@ -254,23 +259,71 @@ function weightGradientPerTap(x: Tensor, gy: Tensor, g: Geometry): Tensor {
       const read = cropSpatial(from, starts(t), lengths);
       return reshape(read, [groups, read.shape[0] / groups, -1]);
     });
-  const assemble = (perTap: Tensor[], order: number[]): Tensor =>
-    reshape(transpose(reshape(concat(perTap, 0), [taps.length, groups, ...perTap[0].shape.slice(1)]), order), [cout, cin / groups, ...g.kernel]);
+  // Each tap's [G, Cout/G, Cin/G] stacked, then the tap axis moved last: a single axis moving inwards, which ONNX
+  // Runtime transposes several times faster than a permutation that also swaps the channel axes.
+  const assemble = (perTap: Tensor[]): Tensor =>
+    reshape(transpose(reshape(concat(perTap, 0), [taps.length, groups, ...perTap[0].shape.slice(1)]), [1, 2, 3, 0]), [cout, cin / groups, ...g.kernel]);
   if (cout < cin) {
     const { front, back } = gyPadsAgainstInput(g, spatial, out);
     const reads = readsOf(paddedByChannel(gy, front, back), (t) => t.map((ti, i) => reach(g, i) - ti * g.dilations[i]), spatial);
     const xColumns = transposeLast2(groupColumns(x, groups));
-    return assemble(reads.map((read) => matmul(read, xColumns)), [1, 2, 3, 0]);
+    return assemble(reads.map((read) => matmul(read, xColumns)));
   }
   const ends = readPastEnd(g, spatial, out).map((e) => Math.max(0, e));
   const reads = readsOf(paddedByChannel(x, g.begins, ends), (t) => t.map((ti, i) => ti * g.dilations[i]), out);
-  const gyColumns = transposeLast2(groupColumns(gy, groups));
+  const gyRows = groupColumns(gy, groups);
   if (cin === groups) {
     // One input channel per group (the images' first conv): the taps' reads, stacked as [G, taps, N*P], are
     // small, and one MatMul then reads gy once instead of once per tap.
-    return reshape(transpose(matmul(concat(reads, 1), gyColumns), [0, 2, 1]), [cout, 1, ...g.kernel]);
+    return reshape(matmul(gyRows, transposeLast2(concat(reads, 1))), [cout, 1, ...g.kernel]);
   }
-  return assemble(reads.map((read) => matmul(read, gyColumns)), [1, 3, 2, 0]);
+  return assemble(reads.map((read) => matmul(gyRows, transposeLast2(read))));
+}
+
+/** From this output length of the first spatial axis on, the stride-1 weight gradient runs over slabs of it. */
+const SLAB_MIN_LENGTH = 16;
+/** At most this many output planes a slab, and at most this many values of x (2 MB) in their read. */
+const SLAB_MAX_PLANES = 4;
+const SLAB_MAX_VALUES = 2 ** 19;
+
+/** Output planes per slab of weightGradientBySlabs (one group, several input channels, a long first axis), else 0. */
+function slabPlanes(x: Tensor, gy: Tensor, g: Geometry): number {
+  const [n, cin] = x.shape;
+  const out = gy.shape.slice(2);
+  if (g.groups !== 1 || cin === 1 || out[0] < SLAB_MIN_LENGTH) return 0;
+  const plane = size(out.slice(1).map((o, i) => o + reach(g, i + 1)));
+  return largestDivisor(out[0], Math.min(SLAB_MAX_PLANES, SLAB_MAX_VALUES / (n * cin * plane)));
+}
+
+/**
+ * The weight gradient of a stride-1 conv (one group) as a Scan over slabs of `planes` output planes along the first
+ * spatial axis. x padded as the forward pads it (and by one plane more at the end) and gy padded at the end of the
+ * other axes to the same extents lie on one grid, on which each tap t is a single offset o(t) once a slab is
+ * flattened per sample and channel: dw[t] = sum over p of gy[p] x[p + o(t)]; where a read runs past a row, gy is a
+ * pad and zero. A slab's reads are contiguous runs of values in cache, where per-tap Slices of the whole tensors are
+ * rows of a few dozen values streamed from memory: 1.9x at [2, 12, 64^3] (docs/performance.md).
+ */
+function weightGradientBySlabs(x: Tensor, gy: Tensor, g: Geometry, planes: number): Tensor {
+  const [n, cin] = x.shape;
+  const [, cout, ...out] = gy.shape;
+  const extents = out.map((o, i) => o + reach(g, i));
+  const xp = pad(x, [0, 0, ...g.begins, 0, 0, ...g.ends.map((e, i) => (i === 0 ? e + 1 : e))]);
+  const gyp = pad(gy, [0, 0, ...out.map(() => 0), 0, 0, ...out.map((o, i) => (i === 0 ? 0 : extents[i] - o))]);
+  const rowStrides = extents.map((_, i) => size(extents.slice(i + 1)));
+  const taps = kernelTaps(g.kernel);
+  const offsets = taps.map((t) => t.reduce((o, ti, i) => o + ti * g.dilations[i] * rowStrides[i], 0));
+  const count = out[0] / planes;
+  const read = (planes + reach(g, 0) + 1) * rowStrides[0];
+  const length = planes * rowStrides[0];
+  const starts = reshape(int64s(x.graph, range(count).map((i) => i * planes), 'slab_starts'), [count, 1]);
+  const { outputs } = scan([], [starts], (body, _, [start]) => {
+    const xs = reshape(sliceAt(body.capture(xp), start, planes + reach(g, 0) + 1, 2), [n, cin, read]);
+    const gyRows = transposeLast2(reshape(sliceAt(body.capture(gyp), start, planes, 2), [n, cout, length]));
+    const perTap = offsets.map((o) => reshape(matmul(slice(xs, { starts: [o], ends: [o + length], axes: [2] }), gyRows), [n, 1, cin, cout]));
+    return { states: [], outputs: [concat(perTap, 1)] };
+  });
+  const summed = sumLeading(outputs[0], 2);
+  return reshape(transpose(summed, [2, 1, 0]), [cout, cin, ...g.kernel]);
 }
 
 /**

@@ -3,7 +3,7 @@ import { Shape, ShapeError, formatShape, normaliseAxis, sameShape } from '../cor
 import { GradientTable } from '../autodiff/rule';
 import { add, mul, sub } from './elementwise';
 import { reciprocal, sqrt } from './math';
-import { reduceMean, reduceSum } from './reduce';
+import { reduceMean, sumLeading } from './reduce';
 import { expand } from './shape';
 
 export interface LayerNormalizationOptions {
@@ -74,7 +74,7 @@ export const normGradients: GradientTable = {
     const leading = axesFrom(0, axis);
     const { centred, invStd } = statistics(x!, axes, epsilon);
     const xhat = mul(centred, invStd);
-    const overLeading = (t: Tensor) => (leading.length ? reduceSum(t, leading) : t);
+    const overLeading = (t: Tensor) => sumLeading(t, leading.length);
     let dx: Tensor | null = null;
     if (needs[0]) {
       const h = isUnitScale(scale!) ? grad : mul(grad, scale!);

@@ -1,7 +1,7 @@
 import { Tensor, attr } from '../core/graph';
-import { ShapeError, formatShape, normaliseAxis } from '../core/shape';
+import { ShapeError, formatShape, normaliseAxis, sameShape } from '../core/shape';
 import { GradientTable } from '../autodiff/rule';
-import { sum, zerosLike } from './elementwise';
+import { add, sum, zerosLike } from './elementwise';
 import { int64s } from './int64';
 import { reduceSum } from './reduce';
 import { reshape } from './shape';
@@ -72,6 +72,19 @@ export function slice(x: Tensor, spec: SliceSpec): Tensor {
     int64s(g, axes.map((a) => ranges[a].step), 'steps'),
   ];
   return g.addNode('Slice', inputs, {}, [{ dtype: x.dtype, shape: ranges.map((r) => r.length) }])[0];
+}
+
+/**
+ * `length` elements along `axis` from `start`, an int64 [1] computed in the graph (a window a Scan body moves along
+ * the axis). The window must lie within the axis: ONNX would clamp it, and the shape here would then be wrong.
+ */
+export function sliceAt(x: Tensor, start: Tensor, length: number, axis: number): Tensor {
+  const a = normaliseAxis('Slice', axis, x.rank);
+  if (start.dtype !== 'int64' || !sameShape(start.shape, [1])) throw new ShapeError(`Slice: a computed start must be int64 [1], got ${start.dtype}${formatShape(start.shape)}`);
+  if (!Number.isInteger(length) || length < 1 || length > x.shape[a]) throw new ShapeError(`Slice: ${length} elements do not fit axis ${axis} of ${formatShape(x.shape)}`);
+  const g = x.graph;
+  const inputs = [x, start, add(start, int64s(g, [length], 'length')), int64s(g, [a], 'axes')];
+  return g.addNode('Slice', inputs, {}, [{ dtype: x.dtype, shape: x.shape.map((d, i) => (i === a ? length : d)) }])[0];
 }
 
 /** Reverses the order of elements along `axes`. */

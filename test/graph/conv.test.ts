@@ -136,6 +136,14 @@ describe('Conv forward and gradients match a float64 direct convolution', () => 
     await check('Conv', { x: [1, 3, 3, 4, 2], w: [2, 3, 1, 1, 1], pads: [1, 0, 2, 0, 1, 1], bias: false });
     await check('Conv', { x: [2, 4, 4, 5, 3], w: [2, 2, 3, 3, 3], pads: [1, 1, 1, 1, 1, 1], groups: 2 });
   });
+  test('a first axis of 16 outputs or more (the weight gradient as a Scan over slabs): pads, dilation, fewer outputs, 2-D', async () => {
+    const slabbed = [
+      await check('Conv', { x: [2, 3, 16, 5, 4], w: [4, 3, 3, 3, 3], pads: [1, 1, 1, 1, 1, 1] }),
+      await check('Conv', { x: [1, 4, 20, 6, 5], w: [2, 4, 3, 2, 3], dilations: [2, 1, 2], pads: [2, 0, 1, 1, 1, 2] }),
+      await check('Conv', { x: [2, 2, 18, 7], w: [3, 2, 3, 3], pads: [0, 1, 2, 1], bias: false }),
+    ];
+    for (const ops of slabbed) expect(ops.has('Scan')).toBe(true);
+  });
   test('3-D kernel 1 without bias, and kernel 1 with a pad larger than its reach (gradient cropped)', async () => {
     await check('Conv', { x: [2, 4, 3, 3, 2], w: [2, 4, 1, 1, 1], bias: false });
     await check('Conv', { x: [1, 2, 3, 4, 2], w: [3, 2, 1, 1, 1], pads: [1, 0, 2, 0, 1, 1] });

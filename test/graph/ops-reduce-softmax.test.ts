@@ -1,6 +1,6 @@
 import { Graph } from '../../graph/core/graph';
 import { ShapeError } from '../../graph/core/shape';
-import { reduceMax, reduceMean, reduceSum } from '../../graph/ops/reduce';
+import { reduceMax, reduceMean, reduceSum, sumLeading, unbroadcast } from '../../graph/ops/reduce';
 import { softmax } from '../../graph/ops/softmax';
 import { gradcheck } from '../helpers/gradcheck';
 import { evaluate, iota } from './ops-eval';
@@ -28,6 +28,20 @@ describe('Softmax, ReduceMean and ReduceMax', () => {
     const tied = { shape: [2, 3], values: [1, 3, 3, 2, 0, -1] };
     expect((await evaluate([tied], (x) => reduceMax(x, [1]))).values).toEqual([3, 2]);
     await gradcheck([tied], (x) => reduceMax(x, [1]));
+  });
+
+  test('sums over leading axes (a MatMul with ones) equal ReduceSum, in float64 and float32, and feed unbroadcast', async () => {
+    const x = { shape: [2, 3, 4], values: iota(24).map((v) => v * v - 7) };
+    for (const dtype of ['float64', 'float32'] as const) {
+      for (const count of [1, 2, 3]) {
+        const axes = iota(count);
+        const theirs = await evaluate([x], (t) => reduceSum(t, axes), dtype);
+        expect(await evaluate([x], (t) => sumLeading(t, count), dtype)).toEqual(theirs);
+      }
+    }
+    expect(await evaluate([x], (t) => sumLeading(t, 0))).toEqual(await evaluate([x], (t) => t));
+    expect((await evaluate([x], (t) => unbroadcast(t, [1, 3, 1]))).values).toEqual([692, 1300, 2164]);
+    expect((await evaluate([x], (t) => unbroadcast(t, [1, 4]))).values).toEqual([838, 964, 1102, 1252]);
   });
 
   test('errors name the op and the shapes', () => {

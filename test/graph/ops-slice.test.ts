@@ -1,6 +1,9 @@
 import { Graph } from '../../graph/core/graph';
 import { mul } from '../../graph/ops/elementwise';
-import { concat, pad, slice, split } from '../../graph/ops/slice';
+import { int64s } from '../../graph/ops/int64';
+import { scan } from '../../graph/ops/scan';
+import { reshape } from '../../graph/ops/shape';
+import { concat, pad, slice, sliceAt, split } from '../../graph/ops/slice';
 import { gradcheck } from '../helpers/gradcheck';
 import { evaluate, iota } from './ops-eval';
 
@@ -36,6 +39,24 @@ describe('Slice', () => {
     expect(() => slice(x, { starts: [0], ends: [1, 2] })).toThrow(/Slice: starts, ends, axes and steps differ in length for \[2, 3\]/);
     expect(() => slice(x, { starts: [0], ends: [1], axes: [2] })).toThrow(/Slice: axis 2 out of range for rank 2/);
     expect(slice(x, { starts: [2], ends: [0], axes: [1] }).shape).toEqual([2, 0]);
+  });
+});
+
+describe('sliceAt (a computed start)', () => {
+  test('a Scan moves a window of 3 along axis 1 by the starts it scans', async () => {
+    const y = await evaluate([{ shape: [2, 6], values: iota(12) }], (x) => {
+      const starts = reshape(int64s(x.graph, [0, 3, 2]), [3, 1]);
+      return scan([], [starts], (body, _, [start]) => ({ states: [], outputs: [sliceAt(body.capture(x), start, 3, 1)] })).outputs[0];
+    });
+    expect(y.shape).toEqual([3, 2, 3]);
+    expect(y.values).toEqual([0, 1, 2, 6, 7, 8, 3, 4, 5, 9, 10, 11, 2, 3, 4, 8, 9, 10]);
+  });
+
+  test('errors name the op and the shapes', () => {
+    const g = new Graph();
+    const x = g.input('x', 'float64', [2, 6]);
+    expect(() => sliceAt(x, int64s(g, [0, 1]), 3, 1)).toThrow(/Slice: a computed start must be int64 \[1\], got int64\[2\]/);
+    expect(() => sliceAt(x, int64s(g, [0]), 7, 1)).toThrow(/Slice: 7 elements do not fit axis 1 of \[2, 6\]/);
   });
 });
 
