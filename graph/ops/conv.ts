@@ -313,11 +313,12 @@ function weightGradientBySlabs(x: Tensor, gy: Tensor, g: Geometry, planes: numbe
   const taps = kernelTaps(g.kernel);
   const offsets = taps.map((t) => t.reduce((o, ti, i) => o + ti * g.dilations[i] * rowStrides[i], 0));
   const count = out[0] / planes;
-  const read = (planes + reach(g, 0) + 1) * rowStrides[0];
+  const readPlanes = planes + reach(g, 0) + 1;
+  const read = readPlanes * rowStrides[0];
   const length = planes * rowStrides[0];
   const starts = reshape(int64s(x.graph, range(count).map((i) => i * planes), 'slab_starts'), [count, 1]);
   const { outputs } = scan([], [starts], (body, _, [start]) => {
-    const xs = reshape(sliceAt(body.capture(xp), start, planes + reach(g, 0) + 1, 2), [n, cin, read]);
+    const xs = reshape(sliceAt(body.capture(xp), start, readPlanes, 2), [n, cin, read]);
     const gyRows = transposeLast2(reshape(sliceAt(body.capture(gyp), start, planes, 2), [n, cout, length]));
     const perTap = offsets.map((o) => reshape(matmul(slice(xs, { starts: [o], ends: [o + length], axes: [2] }), gyRows), [n, 1, cin, cout]));
     return { states: [], outputs: [concat(perTap, 1)] };

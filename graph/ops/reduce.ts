@@ -46,6 +46,7 @@ export const reduceMax = (x: Tensor, axes: readonly number[], keepDims = false):
 export function sumLeading(x: Tensor, count: number): Tensor {
   if (count === 0) return x;
   if (count === x.rank) return reduceSum(x, x.shape.map((_, i) => i));
+  // Expand and MatMul spelled out: elementwise.ts (filled) and matmul.ts import this module.
   const g = x.graph;
   const rows = size(x.shape.slice(0, count));
   const rest = x.shape.slice(count);
