@@ -39,8 +39,9 @@ describe('logdir lock', () => {
   });
 
   test('the lock of a run that has exited but is not yet reaped (a zombie, as MPI ranks of an aborted job) is taken over', async () => {
-    // The shell starts `true` in the background and execs into `sleep`, which never reaps it: `true` stays a zombie.
-    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30']);
+    // The shell starts a short sleep in the background and execs into a long one, which never reaps it: the short
+    // one stays a zombie. (A child that exited before the exec, such as `true`, could be reaped by the shell first.)
+    const parent = spawn('sh', ['-c', 'sleep 0.5 & echo $!; exec sleep 30']);
     const pid = await new Promise<number>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString()))));
     try {
       const deadline = Date.now() + 10_000;
