@@ -131,7 +131,7 @@ export function convTranspose(x: Tensor, w: Tensor, b?: Tensor | null, options: 
 
 /**
  * Reverses every spatial axis of a kernel [A, B, ...kernel], which reverses its taps in row-major order: a MatMul of
- * [A * B, taps] by the taps' reversal permutation, exact for finite weights and 3x faster than a Slice with steps
+ * [A * B, taps] by the taps' reversal permutation, exact for finite weights and 6x faster than a Slice with steps
  * of -1 ([192, 192, 3, 3, 3]: 1.4 against 8.7 ms).
  */
 function flipKernel(w: Tensor): Tensor {
